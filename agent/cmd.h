@@ -1,0 +1,16 @@
+/*
+ * Subcommands of the podid binary.  Each takes argc/argv starting at its own
+ * name and returns the process exit status.
+ */
+#ifndef AGENT_CMD_H
+#define AGENT_CMD_H
+
+#define CMD_OK	   0
+#define CMD_FAIL   1  /* runtime failure */
+#define CMD_USAGE  64 /* EX_USAGE: bad command line */
+#define CMD_CONFIG 78 /* EX_CONFIG: bad configuration (policy) */
+
+/* podid policy check|explain|fmt: agent/cmd_policy.c */
+int cmd_policy(int argc, char **argv);
+
+#endif

@@ -1,0 +1,52 @@
+/*
+ * podid: one binary, several subcommands.
+ *	podid policy check|explain|fmt ...	the policy language, offline
+ * Each subcommand lives in agent/cmd_<name>.c and returns the exit status.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "agent/cmd.h"
+
+struct main_cmd {
+	const char *name;
+	int (*fn)(int, char **);
+	const char *help;
+};
+
+static const struct main_cmd main_cmds[] = {
+	{ "policy", cmd_policy, "check, explain or format policy files" },
+};
+
+static void
+main_usage(FILE *f)
+{
+	size_t i;
+
+	fprintf(f, "usage: podid <command> [args]\n\ncommands:\n");
+	for (i = 0; i < sizeof(main_cmds) / sizeof(*main_cmds); i++)
+		fprintf(f, "  %-10s %s\n", main_cmds[i].name, main_cmds[i].help);
+	fprintf(f, "\n'podid <command> --help' describes each.\n");
+}
+
+int
+main(int argc, char **argv)
+{
+	size_t i;
+
+	if (argc < 2) {
+		main_usage(stderr);
+		return CMD_USAGE;
+	}
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+	    strcmp(argv[1], "help") == 0) {
+		main_usage(stdout);
+		return 0;
+	}
+	for (i = 0; i < sizeof(main_cmds) / sizeof(*main_cmds); i++)
+		if (strcmp(argv[1], main_cmds[i].name) == 0)
+			return main_cmds[i].fn(argc - 1, argv + 1);
+	fprintf(stderr, "podid: unknown command \"%s\"\n", argv[1]);
+	main_usage(stderr);
+	return CMD_USAGE;
+}

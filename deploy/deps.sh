@@ -1,0 +1,21 @@
+#!/bin/sh
+# Installs, from Debian 12 packages, whatever podid's build, tests, fuzzing,
+# benchmarks and demo need and this machine lacks.  Run as root; a machine
+# that already has everything is left alone (no apt-get update).
+set -eu
+pkgs="make gcc clang libclang-rt-14-dev re2c libbearssl-dev libjsmn-dev
+ libcap-ng-dev iptables conntrack iproute2 curl openssl python3 nodejs npm
+ wrk nginx-light valgrind cppcheck clang-tidy clang-format"
+missing=""
+for p in $pkgs; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' ||
+		missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+	echo "deps: installing$missing"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	# shellcheck disable=SC2086
+	apt-get install -y -qq --no-install-recommends $missing >/dev/null
+fi
+echo "deps: all present"
