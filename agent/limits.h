@@ -14,4 +14,16 @@
 #define LIM_POLICY_DIAGS	200u	    /* diagnostics kept per file */
 #define LIM_POLICY_FILES	16u	    /* files on one command line */
 
+/* Event loop (agent/loop.c): loop_new() refuses larger tables. */
+#define LIM_LOOP_FDS		65536u /* fd slots of one loop (fds) */
+#define LIM_LOOP_TIMERS		65536u /* pending timers of one loop */
+#define LIM_LOOP_EVENTS		64u    /* epoll events taken per wait */
+
+/* HTTP/1.1 client parsers (agent/httpc.c). */
+#define LIM_HTTPC_HEAD_BYTES	   16384u      /* response head, CRLFs included */
+#define LIM_HTTPC_HEADERS	   64u	       /* header fields in one head */
+#define LIM_HTTPC_CHUNK_LINE_BYTES 1024u       /* chunk-size line + ext, no CRLF */
+#define LIM_HTTPC_CHUNK_BYTES	   (16u << 20) /* data of one chunk */
+#define LIM_HTTPC_TRAILER_BYTES	   4096u       /* trailer lines, CRLFs included */
+
 #endif
