@@ -1,0 +1,512 @@
+/*
+ * Recursive-descent parser for the policy language.
+ *
+ *	file      = { line } EOF
+ *	line      = [ stmt ] [ COMMENT ] NL
+ *	stmt      = block | attr
+ *	block     = WORD value "{" [ COMMENT ] NL { body-line } "}"
+ *	body-line = [ label | attr ] [ COMMENT ] NL
+ *	attr      = WORD [ value { "," value } ]
+ *	label     = "label" req { "," req }
+ *	req       = "!" key | key [ ( "=" | "==" | "!=" ) value
+ *	          | ( "in" | "notin" ) "(" value { "," value } ")" ]
+ *	key       = WORD | STRING
+ *	value     = WORD | STRING | "*"
+ *
+ * A line may continue after a comma and inside parentheses.  The grammar
+ * knows no keyword but "label": which statements and attributes exist is
+ * checked by policy/.  On an error the parser reports it and skips to the
+ * end of the line (a block header error still parses the block's body), so
+ * one run reports every error of a file.
+ */
+#include <string.h>
+
+#include "dsl/dsl.h"
+
+struct parser {
+	struct dsl_file *f;
+	struct dsl_lexer lx;
+	struct dsl_token tok;
+	const struct dsl_limits *lim;
+	struct dsl_arena *arena;
+	struct dsl_diags *diags;
+	bool failed; /* a syntax error was reported */
+	bool oom;    /* the arena ran out: stop */
+	uint32_t nvals;
+	struct dsl_val vals[DSL_VALUES_CAP];
+};
+
+static struct dsl_pos
+tok_pos(const struct dsl_token *t)
+{
+	struct dsl_pos pos = { t->line, t->col };
+
+	return pos;
+}
+
+/* Advances to the next token, reporting lexical errors as they come. */
+static void
+next(struct parser *p)
+{
+	dsl_lex(&p->lx, &p->tok);
+	if (p->tok.type != DSL_T_ERROR)
+		return;
+	p->failed = true;
+	if (p->lx.err == DSL_LEX_TOO_LONG)
+		dsl_diag_add(p->diags, DSL_ERROR, tok_pos(&p->tok),
+		    "token longer than %u bytes", p->lim->max_token);
+	else if (p->lx.err == DSL_LEX_BAD_BYTE)
+		dsl_diag_add(p->diags, DSL_ERROR, tok_pos(&p->tok),
+		    "unexpected character 0x%02x",
+		    (unsigned char)p->tok.ptr[0]);
+	else
+		dsl_diag_add(p->diags, DSL_ERROR, tok_pos(&p->tok), "%s",
+		    dsl_lex_strerror(p->lx.err));
+}
+
+/* Reports "expected X, got Y" unless the token was a lexical error. */
+static void
+syntax_error(struct parser *p, const char *expected)
+{
+	const struct dsl_token *t = &p->tok;
+
+	p->failed = true;
+	if (t->type == DSL_T_ERROR)
+		return;
+	if (t->type == DSL_T_WORD)
+		dsl_diag_add(p->diags, DSL_ERROR, tok_pos(t),
+		    "expected %s, got \"%.*s\"", expected,
+		    (int)(t->len > 40 ? 40 : t->len), t->ptr);
+	else
+		dsl_diag_add(p->diags, DSL_ERROR, tok_pos(t),
+		    "expected %s, got %s", expected, dsl_tok_name(t->type));
+}
+
+static void *
+alloc(struct parser *p, size_t size)
+{
+	void *m;
+
+	if (p->oom)
+		return NULL;
+	if ((m = dsl_arena_alloc(p->arena, size)) == NULL) {
+		p->oom = p->failed = true;
+		dsl_diag_add(p->diags, DSL_ERROR, tok_pos(&p->tok),
+		    "policy too large: parser memory (%zu bytes) exhausted",
+		    p->arena->size);
+	}
+	return m;
+}
+
+/* Skips to the end of the line; stops before a '}' when in a block. */
+static void
+recover(struct parser *p, bool in_block)
+{
+	while (p->tok.type != DSL_T_NL && p->tok.type != DSL_T_EOF) {
+		if (in_block && p->tok.type == DSL_T_RBRACE)
+			return;
+		next(p);
+	}
+}
+
+/* After a comma or "(": newlines continue the statement. */
+static bool
+skip_continuation(struct parser *p)
+{
+	while (p->tok.type == DSL_T_NL)
+		next(p);
+	if (p->tok.type == DSL_T_COMMENT) {
+		p->failed = true;
+		dsl_diag_add(p->diags, DSL_ERROR, tok_pos(&p->tok),
+		    "a comment cannot stand inside a list; put it on a line "
+		    "of its own");
+		return false;
+	}
+	return true;
+}
+
+/* Turns the current WORD, STRING or STAR token into a value. */
+static bool
+take_value(struct parser *p, struct dsl_val *v)
+{
+	const struct dsl_token *t = &p->tok;
+	char *buf;
+	int n;
+
+	memset(v, 0, sizeof(*v));
+	v->pos = tok_pos(t);
+	switch (t->type) {
+	case DSL_T_WORD:
+		v->s = t->ptr;
+		v->len = t->len;
+		break;
+	case DSL_T_STAR:
+		v->s = t->ptr;
+		v->len = 1;
+		v->star = true;
+		break;
+	case DSL_T_STRING:
+		if ((buf = alloc(p, t->len)) == NULL)
+			return false;
+		n = dsl_unescape(t->ptr, t->len, buf, t->len);
+		v->s = buf;
+		v->len = n < 0 ? 0 : (uint32_t)n;
+		v->quoted = true;
+		break;
+	default:
+		return false;
+	}
+	next(p);
+	return true;
+}
+
+/* Copies the values gathered in p->vals into the arena. */
+static struct dsl_val *
+keep_values(struct parser *p, uint32_t from, uint32_t *n)
+{
+	struct dsl_val *v;
+
+	*n = p->nvals - from;
+	if (*n == 0)
+		return NULL;
+	if ((v = alloc(p, *n * sizeof(*v))) == NULL)
+		return NULL;
+	memcpy(v, p->vals + from, *n * sizeof(*v));
+	p->nvals = from;
+	return v;
+}
+
+static bool
+push_value(struct parser *p)
+{
+	if (p->nvals == p->lim->max_values) {
+		p->failed = true;
+		dsl_diag_add(p->diags, DSL_ERROR, tok_pos(&p->tok),
+		    "more than %u values in one statement",
+		    p->lim->max_values);
+		return false;
+	}
+	if (!take_value(p, &p->vals[p->nvals])) {
+		syntax_error(p, "a value");
+		return false;
+	}
+	p->nvals++;
+	return true;
+}
+
+/* value { "," value }, the first one optional when `optional`. */
+static bool
+parse_values(struct parser *p, bool optional)
+{
+	enum dsl_tok t = p->tok.type;
+
+	if (optional && t != DSL_T_WORD && t != DSL_T_STRING && t != DSL_T_STAR)
+		return true;
+	for (;;) {
+		if (!push_value(p))
+			return false;
+		if (p->tok.type != DSL_T_COMMA)
+			return true;
+		next(p);
+		if (!skip_continuation(p))
+			return false;
+	}
+}
+
+static bool
+parse_set(struct parser *p, struct dsl_req *r)
+{
+	uint32_t from = p->nvals;
+
+	if (p->tok.type != DSL_T_LPAREN) {
+		syntax_error(p, "'('");
+		return false;
+	}
+	next(p);
+	if (!skip_continuation(p) || !parse_values(p, false) ||
+	    !skip_continuation(p))
+		return false;
+	if (p->tok.type != DSL_T_RPAREN) {
+		syntax_error(p, "',' or ')'");
+		return false;
+	}
+	next(p);
+	r->vals = keep_values(p, from, &r->nvals);
+	return !p->oom;
+}
+
+/* key [ op value | in (...) ], or !key. */
+static bool
+parse_req(struct parser *p, struct dsl_req *r)
+{
+	uint32_t from = p->nvals;
+	bool neg = false;
+
+	r->pos = tok_pos(&p->tok);
+	if (p->tok.type == DSL_T_BANG) {
+		neg = true;
+		next(p);
+	}
+	if ((p->tok.type != DSL_T_WORD && p->tok.type != DSL_T_STRING) ||
+	    !take_value(p, &r->key)) {
+		if (!p->oom)
+			syntax_error(p, "a label key");
+		return false;
+	}
+	r->op = neg ? DSL_REQ_ABSENT : DSL_REQ_EXISTS;
+	if (neg)
+		return true;
+	if (p->tok.type == DSL_T_EQ || p->tok.type == DSL_T_NE) {
+		r->op = p->tok.type == DSL_T_EQ ? DSL_REQ_EQ : DSL_REQ_NE;
+		next(p);
+		if (!push_value(p))
+			return false;
+		r->vals = keep_values(p, from, &r->nvals);
+		return !p->oom;
+	}
+	if (p->tok.type == DSL_T_WORD && p->tok.len == 2 &&
+	    memcmp(p->tok.ptr, "in", 2) == 0)
+		r->op = DSL_REQ_IN;
+	else if (p->tok.type == DSL_T_WORD && p->tok.len == 5 &&
+	    memcmp(p->tok.ptr, "notin", 5) == 0)
+		r->op = DSL_REQ_NOTIN;
+	else
+		return true;
+	next(p);
+	return parse_set(p, r);
+}
+
+static bool
+parse_label(struct parser *p, struct dsl_stmt *s)
+{
+	struct dsl_req tmp[64], *r;
+	uint32_t n = 0;
+
+	s->kind = DSL_S_LABEL;
+	for (;;) {
+		if (n == sizeof(tmp) / sizeof(*tmp)) {
+			p->failed = true;
+			dsl_diag_add(p->diags, DSL_ERROR, tok_pos(&p->tok),
+			    "more than %zu requirements on one label line",
+			    sizeof(tmp) / sizeof(*tmp));
+			return false;
+		}
+		memset(&tmp[n], 0, sizeof(tmp[n]));
+		if (!parse_req(p, &tmp[n]))
+			return false;
+		n++;
+		if (p->tok.type != DSL_T_COMMA)
+			break;
+		next(p);
+		if (!skip_continuation(p))
+			return false;
+	}
+	if ((r = alloc(p, n * sizeof(*r))) == NULL)
+		return false;
+	memcpy(r, tmp, n * sizeof(*r));
+	s->reqs = r;
+	s->nreqs = n;
+	return true;
+}
+
+/* [ COMMENT ] then end of line (or of file). */
+static bool
+parse_line_end(struct parser *p, struct dsl_stmt *s, bool in_block)
+{
+	if (p->tok.type == DSL_T_COMMENT) {
+		if (s != NULL) {
+			s->trailing.s = p->tok.ptr;
+			s->trailing.len = p->tok.len;
+			s->trailing.pos = tok_pos(&p->tok);
+		}
+		next(p);
+	}
+	if (p->tok.type == DSL_T_NL || p->tok.type == DSL_T_EOF)
+		return true;
+	if (in_block && p->tok.type == DSL_T_RBRACE)
+		syntax_error(p, "end of line before '}'");
+	else
+		syntax_error(p, "end of line");
+	return false;
+}
+
+static struct dsl_stmt *
+new_stmt(struct parser *p, enum dsl_stmt_kind kind, bool blank)
+{
+	struct dsl_stmt *s;
+
+	if ((s = alloc(p, sizeof(*s))) == NULL)
+		return NULL;
+	s->kind = kind;
+	s->pos = tok_pos(&p->tok);
+	s->blank_before = blank;
+	return s;
+}
+
+static struct dsl_stmt *
+parse_comment(struct parser *p, bool blank)
+{
+	struct dsl_stmt *s;
+
+	if ((s = new_stmt(p, DSL_S_COMMENT, blank)) == NULL)
+		return NULL;
+	s->word.s = p->tok.ptr;
+	s->word.len = p->tok.len;
+	s->word.pos = s->pos;
+	next(p);
+	return s;
+}
+
+static void parse_block_body(struct parser *, struct dsl_stmt *);
+
+/*
+ * A statement starting with a word: an attribute, a label line (in a
+ * block) or, at top level, a block.  Returns NULL after an error.
+ */
+static struct dsl_stmt *
+parse_stmt(struct parser *p, bool in_block, bool blank)
+{
+	struct dsl_stmt *s;
+	uint32_t from = p->nvals;
+
+	if ((s = new_stmt(p, DSL_S_ATTR, blank)) == NULL)
+		return NULL;
+	take_value(p, &s->word);
+	if (in_block && dsl_val_is(&s->word, "label")) {
+		if (!parse_label(p, s) || !parse_line_end(p, s, true))
+			return NULL;
+		return s;
+	}
+	if (!parse_values(p, true))
+		return NULL;
+	if (p->tok.type == DSL_T_LBRACE) {
+		s->kind = DSL_S_BLOCK;
+		if (in_block) {
+			p->failed = true;
+			dsl_diag_add(p->diags, DSL_ERROR, tok_pos(&p->tok),
+			    "blocks do not nest: close \"%.*s\" first",
+			    (int)s->word.len, s->word.s);
+			return NULL;
+		}
+		if (p->nvals - from != 1) {
+			p->failed = true;
+			dsl_diag_add(p->diags, DSL_ERROR, s->word.pos,
+			    "\"%.*s\" block needs exactly one name, got %u",
+			    (int)s->word.len, s->word.s, p->nvals - from);
+		}
+		if (p->nvals > from)
+			s->name = p->vals[from];
+		p->nvals = from;
+		next(p);
+		parse_block_body(p, s);
+		return s;
+	}
+	s->vals = keep_values(p, from, &s->nvals);
+	if (p->oom || !parse_line_end(p, s, in_block))
+		return NULL;
+	return s;
+}
+
+/*
+ * Parses lines until '}' (in a block) or EOF, linking the statements.
+ * Returns the first statement.
+ */
+static struct dsl_stmt *
+parse_lines(struct parser *p, bool in_block)
+{
+	struct dsl_stmt *first = NULL, **link = &first, *s;
+	bool blank = false;
+	uint32_t nl = 0;
+
+	for (;;) {
+		if (p->oom)
+			return first;
+		switch (p->tok.type) {
+		case DSL_T_NL:
+			blank = ++nl > 1;
+			next(p);
+			continue;
+		case DSL_T_EOF:
+			return first;
+		case DSL_T_RBRACE:
+			if (in_block)
+				return first;
+			syntax_error(p, "a statement");
+			next(p);
+			s = NULL;
+			break;
+		case DSL_T_COMMENT:
+			s = parse_comment(p, blank && first);
+			break;
+		case DSL_T_WORD:
+			s = parse_stmt(p, in_block, blank && first);
+			break;
+		default:
+			syntax_error(p, in_block ? "an attribute or '}'"
+						 : "a statement");
+			s = NULL;
+		}
+		if (s == NULL)
+			recover(p, in_block);
+		else {
+			*link = s;
+			link = &s->next;
+		}
+		blank = false;
+		nl = 0;
+	}
+}
+
+static void
+parse_block_body(struct parser *p, struct dsl_stmt *blk)
+{
+	if (!parse_line_end(p, blk, false))
+		recover(p, true);
+	blk->body = parse_lines(p, true);
+	if (p->oom)
+		return;
+	if (p->tok.type != DSL_T_RBRACE) {
+		p->failed = true;
+		dsl_diag_add(p->diags, DSL_ERROR, blk->pos,
+		    "\"%.*s\" block is not closed: '}' missing",
+		    (int)blk->word.len, blk->word.s);
+		return;
+	}
+	blk->end = tok_pos(&p->tok);
+	next(p);
+	if (p->tok.type == DSL_T_COMMENT) {
+		blk->close_trailing.s = p->tok.ptr;
+		blk->close_trailing.len = p->tok.len;
+		blk->close_trailing.pos = tok_pos(&p->tok);
+	}
+	if (!parse_line_end(p, NULL, false))
+		recover(p, false);
+}
+
+int
+dsl_parse(struct dsl_file *f, const struct dsl_limits *lim,
+    struct dsl_arena *arena, struct dsl_diags *diags)
+{
+	/* About 40 KiB, mostly the value scratch array: on the stack. */
+	struct parser p;
+
+	memset(&p, 0, sizeof(p));
+	p.f = f;
+	p.lim = lim;
+	p.arena = arena;
+	p.diags = diags;
+	dsl_lex_init(&p.lx, f->src, f->len, lim->max_token);
+	next(&p);
+	f->first = parse_lines(&p, false);
+	if (p.oom)
+		return -2;
+	return p.failed ? -1 : 0;
+}
+
+bool
+dsl_val_is(const struct dsl_val *v, const char *lit)
+{
+	size_t n = strlen(lit);
+
+	return !v->quoted && v->len == n && memcmp(v->s, lit, n) == 0;
+}
