@@ -26,4 +26,15 @@
 #define LIM_HTTPC_CHUNK_BYTES	   (16u << 20) /* data of one chunk */
 #define LIM_HTTPC_TRAILER_BYTES	   4096u       /* trailer lines, CRLFs included */
 
+/* PEM loading (agent/pem.c): the trust store is sized once at start. */
+#define LIM_PEM_FILE_BYTES	(1u << 20)   /* one PEM file read at start */
+#define LIM_PEM_ANCHORS		512u	     /* trust anchors in the store */
+#define LIM_PEM_ANCHOR_BYTES	(256u << 10) /* DNs + public keys of all anchors */
+#define LIM_PEM_CHAIN_CERTS	8u	     /* certificates in one chain */
+#define LIM_PEM_CHAIN_BYTES	(64u << 10)  /* DER of one chain */
+
+/* TLS client (agent/tls.c), per connection slot. */
+#define LIM_TLS_SERVER_NAME_BYTES 255u	      /* server name, DNS or IP literal */
+#define LIM_TLS_PEER_CERT_BYTES	  (16u << 10) /* leaf cert kept for an IP SAN check */
+
 #endif
