@@ -11,6 +11,7 @@
 #define LIM_POLICY_TOKEN_BYTES	4096u	    /* one token (string, word) */
 #define LIM_POLICY_AST_BYTES	(16u << 20) /* parse tree of one file */
 #define LIM_POLICY_BYTES	(8u << 20)  /* one compiled policy */
+#define LIM_POLICY_VALUES	1024u	    /* values in one statement */
 #define LIM_POLICY_DIAGS	200u	    /* diagnostics kept per file */
 #define LIM_POLICY_FILES	16u	    /* files on one command line */
 
@@ -36,5 +37,22 @@
 /* TLS client (agent/tls.c), per connection slot. */
 #define LIM_TLS_SERVER_NAME_BYTES 255u	      /* server name, DNS or IP literal */
 #define LIM_TLS_PEER_CERT_BYTES	  (16u << 10) /* leaf cert kept for an IP SAN check */
+
+/* JSON documents (agent/json.c). */
+#define LIM_JSON_BYTES		(64u << 20) /* one document (jsmn offsets are int) */
+#define LIM_JSON_DEPTH		64u	    /* nested objects and arrays */
+
+/* Kubernetes objects (agent/kobj.c): fields of struct kobj_pod, in bytes
+ * without the NUL, as Kubernetes validates them; a pod over any is refused. */
+#define LIM_KOBJ_UID_BYTES	  36u	     /* metadata.uid, a UUID */
+#define LIM_KOBJ_NAMESPACE_BYTES  63u	     /* DNS-1123 label */
+#define LIM_KOBJ_NAME_BYTES	  253u	     /* DNS-1123 subdomain */
+#define LIM_KOBJ_SA_BYTES	  253u	     /* spec.serviceAccountName */
+#define LIM_KOBJ_RV_BYTES	  64u	     /* metadata.resourceVersion */
+#define LIM_KOBJ_CONTINUE_BYTES	  1024u	     /* list metadata.continue */
+#define LIM_KOBJ_LABELS		  32u	     /* labels of one pod */
+#define LIM_KOBJ_LABEL_POOL_BYTES 1024u	     /* sum of key+NUL+value+NUL */
+#define LIM_KOBJ_EVENT_BYTES	  (2u << 20) /* one watch event line (etcd: 1.5 MiB objects) */
+#define LIM_KOBJ_EVENT_TOKENS	  65536u     /* JSON tokens of one watch event */
 
 #endif

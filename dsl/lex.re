@@ -319,9 +319,10 @@ dsl_unescape(const char *tok, size_t len, char *dst, size_t dstlen)
 	uint32_t cp;
 	char c;
 
+	/* No escape decodes to more bytes than it is written with. */
+	if (len < 2 || dstlen < len - 2)
+		return -1;
 	while (p < end) {
-		if (dstlen - o < 4)
-			return -1;
 		if (*p != '\\') {
 			dst[o++] = *p++;
 			continue;
