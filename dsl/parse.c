@@ -98,15 +98,24 @@ alloc(struct parser *p, size_t size)
 	return m;
 }
 
-/* Skips to the end of the line; stops before a '}' when in a block. */
-static void
+/*
+ * Skips to the end of the line; stops before a '}' when in a block.
+ * Returns true when it skipped a '{' at top level: the caller then parses
+ * the block's body, so the errors inside it are found too.
+ */
+static bool
 recover(struct parser *p, bool in_block)
 {
 	while (p->tok.type != DSL_T_NL && p->tok.type != DSL_T_EOF) {
 		if (in_block && p->tok.type == DSL_T_RBRACE)
-			return;
+			return false;
+		if (!in_block && p->tok.type == DSL_T_LBRACE) {
+			next(p);
+			return true;
+		}
 		next(p);
 	}
+	return false;
 }
 
 /* After a comma or "(": newlines continue the statement. */
@@ -402,7 +411,13 @@ parse_stmt(struct parser *p, bool in_block, bool blank)
 		return s;
 	}
 	s->vals = keep_values(p, from, &s->nvals);
-	if (p->oom || !parse_line_end(p, s, in_block))
+	if (p->oom)
+		return NULL;
+	if (p->tok.type == DSL_T_WORD || p->tok.type == DSL_T_STRING) {
+		syntax_error(p, "',' or end of line");
+		return NULL;
+	}
+	if (!parse_line_end(p, s, in_block))
 		return NULL;
 	return s;
 }
@@ -414,13 +429,15 @@ parse_stmt(struct parser *p, bool in_block, bool blank)
 static struct dsl_stmt *
 parse_lines(struct parser *p, bool in_block)
 {
-	struct dsl_stmt *first = NULL, **link = &first, *s;
+	struct dsl_stmt *first = NULL, **link = &first, *s, skipped;
+	struct dsl_token start;
 	bool blank = false;
 	uint32_t nl = 0;
 
 	for (;;) {
 		if (p->oom)
 			return first;
+		start = p->tok;
 		switch (p->tok.type) {
 		case DSL_T_NL:
 			blank = ++nl > 1;
@@ -446,9 +463,14 @@ parse_lines(struct parser *p, bool in_block)
 						 : "a statement");
 			s = NULL;
 		}
-		if (s == NULL)
-			recover(p, in_block);
-		else {
+		if (s == NULL && recover(p, in_block)) {
+			/* A broken block header: still check its body. */
+			memset(&skipped, 0, sizeof(skipped));
+			skipped.pos = tok_pos(&start);
+			skipped.word.s = start.ptr;
+			skipped.word.len = start.type == DSL_T_WORD ? start.len : 0;
+			parse_block_body(p, &skipped);
+		} else if (s != NULL) {
 			*link = s;
 			link = &s->next;
 		}
