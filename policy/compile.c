@@ -193,6 +193,7 @@ id_fill(struct pol_comp *c, const struct dsl_stmt *blk,
     const struct dsl_stmt **seen, struct pol_identity *id)
 {
 	struct pol_str *field;
+	struct dsl_val v;
 	bool ok = true;
 	unsigned k = K(id->kind);
 	int a;
@@ -215,10 +216,14 @@ id_fill(struct pol_comp *c, const struct dsl_stmt *blk,
 			ok = false;
 			continue;
 		}
-		if (!id_check_value(c, (enum id_attr)a, &seen[a]->vals[0], id))
+		v = seen[a]->vals[0];
+		if (a == IA_AUTHORITY)
+			while (v.len > 8 && v.s[v.len - 1] == '/')
+				v.len--; /* the token path is appended */
+		if (!id_check_value(c, (enum id_attr)a, &v, id))
 			ok = false;
 		else if ((field = id_field(id, (enum id_attr)a)) != NULL)
-			*field = pc_keep(c, &seen[a]->vals[0]);
+			*field = pc_keep(c, &v);
 	}
 	return ok;
 }
@@ -234,8 +239,6 @@ id_defaults(struct pol_comp *c, const struct dsl_stmt *blk,
 		    "\"resource-id\"", id->name.s);
 	if (id->kind != POL_MANAGED && id->authority.len == 0)
 		id->authority = pc_keep_lit(c, "https://login.microsoftonline.com");
-	if (id->authority.len && id->authority.s[id->authority.len - 1] == '/')
-		id->authority.len--;
 	if (id->kind == POL_CERTIFICATE && id->key_file.len == 0)
 		id->key_file = id->cert_file;
 	if (id->kind == POL_FEDERATED && id->audience.len == 0)
