@@ -119,6 +119,9 @@ log_emit(enum log_level lvl, const char *stream, const char *msg, bool raw)
 		return;
 }
 
+static void log_vmsg(enum log_level, bool, const char *, va_list)
+    __attribute__((format(printf, 3, 0)));
+
 static void
 log_vmsg(enum log_level lvl, bool with_errno, const char *fmt, va_list ap)
 {

@@ -10,6 +10,9 @@
 
 #include "policy/check.h"
 
+static void pc_vdiag(struct pol_comp *, enum dsl_severity, struct dsl_pos,
+    const char *, va_list) __attribute__((format(printf, 4, 0)));
+
 static void
 pc_vdiag(struct pol_comp *c, enum dsl_severity sev, struct dsl_pos pos,
     const char *fmt, va_list ap)
