@@ -122,7 +122,8 @@ bool loop_timer_pending(const struct loop_timer *t);
 /*
  * Blocks signo and dispatches it as cb(l, signo, arg) from the loop through
  * one signalfd (which takes an fd slot).  Replaces an earlier handler for
- * signo.  Returns 0, LOOP_ERR_INVAL or LOOP_ERR_SYS.
+ * signo.  Returns 0, LOOP_ERR_INVAL, LOOP_ERR_RANGE (signalfd beyond the
+ * slots) or LOOP_ERR_SYS; after an error signo may be left blocked.
  */
 int loop_signal(struct loop *l, int signo, loop_sig_fn cb, void *arg);
 
