@@ -140,3 +140,15 @@ dsl_arena_alloc(struct dsl_arena *a, size_t size)
 	memset(p, 0, size);
 	return p;
 }
+
+char *
+dsl_arena_alloc_text(struct dsl_arena *a, size_t size)
+{
+	char *p;
+
+	if (size > a->size - a->used)
+		return NULL;
+	p = (char *)a->base + a->used;
+	a->used += size;
+	return p;
+}

@@ -194,8 +194,11 @@ struct dsl_arena {
 
 void dsl_arena_init(struct dsl_arena *, void *mem, size_t size);
 
-/* size bytes aligned for any object, or NULL when the arena is full. */
+/* size zeroed bytes aligned for any object, or NULL when full. */
 void *dsl_arena_alloc(struct dsl_arena *, size_t size);
+
+/* size bytes for text: not aligned, not zeroed; NULL when full. */
+char *dsl_arena_alloc_text(struct dsl_arena *, size_t size);
 
 struct dsl_limits {
 	uint32_t max_token;  /* bytes in one token */

@@ -83,19 +83,27 @@ syntax_error(struct parser *p, const char *expected)
 }
 
 static void *
-alloc(struct parser *p, size_t size)
+alloc_any(struct parser *p, size_t size, bool text)
 {
 	void *m;
 
 	if (p->oom)
 		return NULL;
-	if ((m = dsl_arena_alloc(p->arena, size)) == NULL) {
+	m = text ? dsl_arena_alloc_text(p->arena, size)
+		 : dsl_arena_alloc(p->arena, size);
+	if (m == NULL) {
 		p->oom = p->failed = true;
 		dsl_diag_add(p->diags, DSL_ERROR, tok_pos(&p->tok),
 		    "policy too large: parser memory (%zu bytes) exhausted",
 		    p->arena->size);
 	}
 	return m;
+}
+
+static void *
+alloc(struct parser *p, size_t size)
+{
+	return alloc_any(p, size, false);
 }
 
 /*
@@ -155,7 +163,7 @@ take_value(struct parser *p, struct dsl_val *v)
 		v->star = true;
 		break;
 	case DSL_T_STRING:
-		if ((buf = alloc(p, t->len)) == NULL)
+		if ((buf = alloc_any(p, t->len, true)) == NULL)
 			return false;
 		n = dsl_unescape(t->ptr, t->len, buf, t->len);
 		v->s = buf;

@@ -73,16 +73,63 @@ pc_alloc(struct pol_comp *c, size_t size)
 	return p;
 }
 
+static uint32_t
+count_vals(const struct dsl_stmt *s)
+{
+	uint32_t n = 0, i;
+
+	for (; s != NULL; s = s->next) {
+		n += 2 + s->nvals + count_vals(s->body);
+		for (i = 0; i < s->nreqs; i++)
+			n += 1 + s->reqs[i].nvals;
+	}
+	return n;
+}
+
+int
+pc_intern_init(struct pol_comp *c)
+{
+	uint32_t n = count_vals(c->f->first) + 8, size = 16;
+	size_t bytes;
+
+	while (size < 2 * n)
+		size <<= 1;
+	bytes = size * sizeof(uint32_t);
+	if (bytes + 64 > c->mem.size) {
+		pc_alloc(c, c->mem.size + 1); /* reports it */
+		return -1;
+	}
+	c->mem.size -= bytes;
+	c->intern = (uint32_t *)(void *)(c->mem.base + c->mem.size);
+	c->intern_mask = size - 1;
+	memset(c->intern, 0, bytes);
+	return 0;
+}
+
+/* Strings hold no NUL (the lexer refuses one), so NUL ends each copy. */
 static struct pol_str
 keep(struct pol_comp *c, const char *s, size_t len)
 {
 	struct pol_str out = { "", 0 };
+	uint32_t i = pc_hash(s, len) & c->intern_mask;
+	const char *cand;
 	char *p;
 
-	if ((p = pc_alloc(c, len + 1)) == NULL)
+	for (; c->intern[i] != 0; i = (i + 1) & c->intern_mask) {
+		cand = (const char *)c->mem.base + c->intern[i] - 1;
+		if (memcmp(cand, s, len) == 0 && cand[len] == '\0') {
+			out.s = cand;
+			out.len = (uint32_t)len;
+			return out;
+		}
+	}
+	if ((p = dsl_arena_alloc_text(&c->mem, len + 1)) == NULL) {
+		pc_alloc(c, c->mem.size + 1); /* reports it */
 		return out;
+	}
 	memcpy(p, s, len);
 	p[len] = '\0';
+	c->intern[i] = (uint32_t)(p - (char *)c->mem.base) + 1;
 	out.s = p;
 	out.len = (uint32_t)len;
 	return out;
@@ -273,7 +320,8 @@ shadows(const struct pol *p, uint32_t ai, uint32_t bi)
 {
 	const struct pol_rule *a = &p->rules[ai], *b = &p->rules[bi];
 
-	if (ai == bi || !covers(a, b))
+	/* a's required keys must all be required by b: one AND first. */
+	if (ai == bi || (a->guard & ~b->guard) != 0 || !covers(a, b))
 		return false;
 	if (a->exception)
 		return b->exception ? ai < bi : true;

@@ -19,6 +19,7 @@ struct pol_comp {
 	struct pol_identity *ids;	   /* out->identities, writable */
 	uint32_t *id_hash, id_mask;	   /* identity names: index + 1 */
 	uint32_t *rule_hash, rule_mask;	   /* rule names: index + 1 */
+	uint32_t *intern, intern_mask;	   /* strings kept: offset + 1 */
 };
 
 void pc_error(struct pol_comp *, struct dsl_pos, const char *, ...)
@@ -34,6 +35,12 @@ bool pc_expect(struct pol_comp *, const struct dsl_val *, bool ok,
 void *pc_alloc(struct pol_comp *, size_t);
 struct pol_str pc_keep(struct pol_comp *, const struct dsl_val *);
 struct pol_str pc_keep_lit(struct pol_comp *, const char *);
+
+/*
+ * Sizes the string table that makes equal strings one copy.  It is scratch
+ * space taken from the top of the policy memory while compiling.
+ */
+int pc_intern_init(struct pol_comp *);
 
 /* Counts blocks and sizes the name tables; -1 when out of memory. */
 int pc_count_and_size(struct pol_comp *);

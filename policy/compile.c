@@ -407,6 +407,8 @@ pol_compile(const struct dsl_file *f, const struct pol_options *opt,
 	c.diags = diags;
 	c.out = out;
 	dsl_arena_init(&c.mem, mem, size);
+	if (pc_intern_init(&c) == -1)
+		return -1;
 	out->file = pc_keep_lit(&c, f->name).s;
 	out->digest = fnv1a64(f->src, f->len);
 	if (pc_count_and_size(&c) == 0) {
@@ -420,5 +422,6 @@ pol_compile(const struct dsl_file *f, const struct pol_options *opt,
 			pc_check_semantics(&c);
 	}
 	out->bytes = c.mem.used;
+	out->need = c.mem.used + (c.intern_mask + 1) * sizeof(uint32_t);
 	return c.failed ? -1 : 0;
 }

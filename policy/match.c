@@ -136,51 +136,57 @@ grant(struct pol_result *res, const struct pol_rule *r, uint32_t rule)
 	}
 }
 
-/* Visits the candidate rules in file order: two sorted lists merged. */
-static void
-match_pass(const struct pol *p, const struct pol_pod *pod,
-    const struct pol_ns_slot *slot, bool exceptions, struct pol_result *res)
+uint64_t
+pol_key_bit(const char *key, size_t len)
 {
-	const uint32_t *a = slot ? slot->rules : NULL, *b = p->all_ns_rules;
-	uint32_t na = slot ? slot->nrules : 0, nb = p->nall_ns_rules, r;
-	const struct pol_req *failed;
-	const char *why;
-
-	while (na > 0 || nb > 0) {
-		if (nb == 0 || (na > 0 && *a < *b))
-			r = *a++, na--;
-		else
-			r = *b++, nb--;
-		if (p->rules[r].exception != exceptions ||
-		    !pol_rule_matches(&p->rules[r], pod, &why, &failed))
-			continue;
-		if (exceptions) {
-			res->verdict = POL_EXCEPTION;
-			res->exception = r;
-			return;
-		}
-		grant(res, &p->rules[r], r);
-	}
+	return 1ull << (pc_hash(key, len) & 63);
 }
 
+/*
+ * Visits the candidate rules in file order (two sorted lists merged).  An
+ * exception wins over every binding, wherever it stands in the file.
+ */
 void
 pol_match(const struct pol *p, const struct pol_pod *pod,
     struct pol_result *res)
 {
 	const struct pol_ns_slot *slot;
+	const uint32_t *a, *b;
+	uint32_t na, nb, r, i;
+	const struct pol_rule *rule;
+	const struct pol_req *failed;
+	const char *why;
+	uint64_t keys = 0;
 
 	res->verdict = POL_DENY;
 	res->ngrants = 0;
 	res->truncated = false;
 	if (p->nrules == 0)
 		return;
+	for (i = 0; i < pod->nlabels; i++)
+		keys |= pol_key_bit(pod->labels[i].key, pod->labels[i].klen);
 	slot = ns_lookup(p, pod->ns, pod->nslen);
-	if (p->nexceptions > 0) {
-		match_pass(p, pod, slot, true, res);
-		if (res->verdict == POL_EXCEPTION)
+	a = slot ? slot->rules : NULL;
+	na = slot ? slot->nrules : 0;
+	b = p->all_ns_rules;
+	nb = p->nall_ns_rules;
+	while (na > 0 || nb > 0) {
+		if (nb == 0 || (na > 0 && *a < *b))
+			r = *a++, na--;
+		else
+			r = *b++, nb--;
+		rule = &p->rules[r];
+		if ((rule->guard & keys) != rule->guard ||
+		    !pol_rule_matches(rule, pod, &why, &failed))
+			continue;
+		if (rule->exception) {
+			res->verdict = POL_EXCEPTION;
+			res->exception = r;
+			res->ngrants = 0;
 			return;
+		}
+		grant(res, rule, r);
 	}
-	match_pass(p, pod, slot, false, res);
 	if (res->ngrants > 0)
 		res->verdict = POL_GRANT;
 }

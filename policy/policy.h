@@ -88,6 +88,7 @@ struct pol_rule {
 	const uint16_t *identities; /* bindings: indexes into identities */
 	uint32_t nidentities;
 	uint32_t line;
+	uint64_t guard; /* label-key bits a pod needs (pol_key_bit) */
 };
 
 /* Namespace index: open addressing, each slot a list of rule numbers. */
@@ -112,7 +113,8 @@ struct pol {
 	uint32_t nall_ns_rules;
 	const uint32_t *id_index; /* identity name hash: index+1, 0 empty */
 	uint32_t id_mask;
-	size_t bytes; /* memory used */
+	size_t bytes; /* memory the compiled form keeps */
+	size_t need;  /* memory compiling it needs (bytes + string table) */
 	uint64_t digest; /* FNV-1a of the compiled content, for "same policy" */
 };
 
@@ -173,6 +175,9 @@ struct pol_result {
  */
 void pol_match(const struct pol *, const struct pol_pod *,
     struct pol_result *);
+
+/* The bit a label key sets in a pod's key mask (a 64-bit Bloom filter). */
+uint64_t pol_key_bit(const char *key, size_t len);
 
 /* Finds an identity by name; POL_NONE when there is none. */
 uint32_t pol_identity_find(const struct pol *, const char *name, size_t len);

@@ -171,6 +171,11 @@ compile_reqs(struct pol_comp *c, const struct dsl_stmt *blk,
 			if (compile_req(c, &s->reqs[i], &q[r->nreqs]))
 				r->nreqs++;
 	}
+	/* Keys a pod must have: the matcher skips a rule at one AND. */
+	for (i = 0; i < r->nreqs; i++)
+		if (q[i].op == POL_OP_EQ || q[i].op == POL_OP_IN ||
+		    q[i].op == POL_OP_EXISTS)
+			r->guard |= pol_key_bit(q[i].key.s, q[i].key.len);
 }
 
 static void

@@ -280,7 +280,8 @@ t_budget(void)
 	size_t need;
 
 	check_int(compile(src), 0);
-	need = pol.bytes;
+	need = pol.need;
+	check(pol.bytes < need);
 	check_int(compile_sized(src, need), 0);
 	check_int(compile_sized(src, need - 1), -1);
 	check(has_diag(DSL_ERROR, "does not fit"));
