@@ -45,7 +45,7 @@ REPLAY_BIN := $(FUZZ_NAME:%=$(O)/replay/%)
 BENCH_SRC := $(wildcard bench/*_bench.c)
 BENCH_BIN := $(BENCH_SRC:%.c=$(O)/%)
 
-.PHONY: all check unit sanitize fuzz fuzz-run bench regen lexcheck analyze \
+.PHONY: all demo check unit sanitize fuzz fuzz-run bench regen lexcheck analyze \
 	fmt fmt-check layercheck clean static
 
 all: $(O)/podid $(O)/lexcheck.stamp
@@ -95,6 +95,10 @@ $(O)/lexcheck.stamp: dsl/lex.re dsl/lex.c
 	@touch $@
 
 lexcheck: $(O)/lexcheck.stamp
+
+# The README's first command: a local demo of the whole flow.
+demo: all
+	@O=$(O) sh deploy/demo.sh
 
 check: all $(TEST_BIN) $(REPLAY_BIN) layercheck
 	@O=$(O) sh tests/run.sh

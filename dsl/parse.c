@@ -340,9 +340,11 @@ parse_line_end(struct parser *p, struct dsl_stmt *s, bool in_block)
 	}
 	if (p->tok.type == DSL_T_NL || p->tok.type == DSL_T_EOF)
 		return true;
-	if (in_block && p->tok.type == DSL_T_RBRACE)
-		syntax_error(p, "end of line before '}'");
-	else
+	if (in_block && p->tok.type == DSL_T_RBRACE) {
+		p->failed = true;
+		dsl_diag_add(p->diags, DSL_ERROR, tok_pos(&p->tok),
+		    "'}' must stand on a line of its own");
+	} else
 		syntax_error(p, "end of line");
 	return false;
 }

@@ -1,0 +1,43 @@
+#!/bin/sh
+# The local demo.  Today it shows the policy language end to end, offline:
+# every example checked, a few pods explained, one file formatted.  (The
+# daemon's demo, with namespaces, fakes and a pod fetching a token, joins
+# here as the daemon lands.)
+set -eu
+O=${O:-build}
+podid=$O/podid
+say() { printf '\n\033[1m$ %s\033[0m\n' "$*"; }
+
+say podid policy check policy/examples/*.pol
+$podid policy check policy/examples/*.pol 2>/dev/null
+
+say podid policy explain policy/examples/team.pol --namespace shop \
+    --label app=orders --label tier=api --service-account orders --name orders-7d9
+$podid policy explain policy/examples/team.pol --namespace shop \
+    --label app=orders --label tier=api --service-account orders --name orders-7d9
+
+say podid policy explain policy/examples/team.pol --namespace shop \
+    --label app=orders --label tier=db --name orders-db-0
+$podid policy explain policy/examples/team.pol --namespace shop \
+    --label app=orders --label tier=db --name orders-db-0
+
+say podid policy explain policy/examples/team.pol --namespace kube-system \
+    --label kubernetes.azure.com/managedby=aks --name coredns-1
+$podid policy explain policy/examples/team.pol --namespace kube-system \
+    --label kubernetes.azure.com/managedby=aks --name coredns-1
+
+say podid policy explain policy/examples/multitenant.pol --namespace monitoring \
+    --label app.kubernetes.io/name=node-exporter --host-network --name exporter-x
+$podid policy explain policy/examples/multitenant.pol --namespace monitoring \
+    --label app.kubernetes.io/name=node-exporter --host-network --name exporter-x 2>/dev/null
+
+tmp=$(mktemp)
+trap 'rm -f "$tmp"' EXIT
+printf 'identity  x{\nkind managed # the kind\n  client-id "00000000-0000-4000-8000-000000000001"}\n' >"$tmp"
+say "podid policy check (a broken policy)"
+$podid policy check "$tmp" || echo "(exit $?)"
+printf 'identity  x{\nkind managed # the kind\n  client-id "00000000-0000-4000-8000-000000000001"\n}\nbind b {\nidentity x\n namespace   a,b\nlabel app==web,!debug\n}\n' >"$tmp"
+say "podid policy fmt (a messy policy)"
+cat "$tmp"
+echo "--- formatted:"
+$podid policy fmt "$tmp"
