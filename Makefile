@@ -50,6 +50,9 @@ BENCH_BIN := $(BENCH_SRC:%.c=$(O)/%)
 
 all: $(O)/podid $(O)/lexcheck.stamp
 
+# Keep test and harness objects between runs.
+.SECONDARY:
+
 $(O)/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<

@@ -30,12 +30,13 @@ run_one() {
 	fi
 	pass=$((pass + p)); fail=$((fail + f))
 	secs=$(( $(date +%s) - start ))
+	extra=$(grep -E '^replayed [0-9]+ inputs' "$log" | tail -1)
 	if [ "$f" -ne 0 ]; then
 		echo "FAIL $name ($p passed, $f failed, exit $rc, ${secs}s)"
 		tail -40 "$log" | sed 's/^/    /'
 		broken="$broken $name"
 	else
-		echo "ok   $name ($p passed, ${secs}s)"
+		echo "ok   $name ($p passed${extra:+, $extra}, ${secs}s)"
 	fi
 }
 
