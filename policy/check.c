@@ -99,7 +99,7 @@ pc_intern_init(struct pol_comp *c)
 		pc_alloc(c, c->mem.size + 1); /* reports it */
 		return -1;
 	}
-	c->mem.size -= bytes;
+	c->mem.size = (c->mem.size - bytes) & ~(size_t)15; /* keep it aligned */
 	c->intern = (uint32_t *)(void *)(c->mem.base + c->mem.size);
 	c->intern_mask = size - 1;
 	memset(c->intern, 0, bytes);

@@ -422,6 +422,7 @@ pol_compile(const struct dsl_file *f, const struct pol_options *opt,
 			pc_check_semantics(&c);
 	}
 	out->bytes = c.mem.used;
-	out->need = c.mem.used + (c.intern_mask + 1) * sizeof(uint32_t);
+	out->need = ((c.mem.used + 15) & ~(size_t)15) +
+	    (c.intern_mask + 1) * sizeof(uint32_t);
 	return c.failed ? -1 : 0;
 }
