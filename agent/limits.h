@@ -27,6 +27,17 @@
 #define LIM_HTTPC_CHUNK_BYTES	   (16u << 20) /* data of one chunk */
 #define LIM_HTTPC_TRAILER_BYTES	   4096u       /* trailer lines, CRLFs included */
 
+/* HTTP/1.1 server parsers (agent/http.c): requests from pods and probes.
+ * IMDS requests are small: the longest real one, a token request with an
+ * msi_res_id of maximal length, has a target under 600 bytes. */
+#define LIM_HTTP_HEAD_BYTES	   8192u /* request head, CRLFs (leading ones too) */
+#define LIM_HTTP_HEADERS	   32u	 /* header fields in one head */
+#define LIM_HTTP_METHOD_BYTES	   16u	 /* request method; longer is 501 */
+#define LIM_HTTP_TARGET_BYTES	   2048u /* request-target, raw; longer is 414 */
+#define LIM_HTTP_QUERY_PARAMS	   16u	 /* non-empty pairs in one query */
+#define LIM_HTTP_PARAM_NAME_BYTES  64u	 /* one decoded query name */
+#define LIM_HTTP_PARAM_VALUE_BYTES 1024u /* one decoded query value */
+
 /* PEM loading (agent/pem.c): the trust store is sized once at start. */
 #define LIM_PEM_FILE_BYTES	(1u << 20)   /* one PEM file read at start */
 #define LIM_PEM_ANCHORS		512u	     /* trust anchors in the store */
