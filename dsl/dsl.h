@@ -105,10 +105,10 @@ enum dsl_req_op {
 
 /* One label requirement of a "label" line. */
 struct dsl_req {
-	enum dsl_req_op op;
 	struct dsl_val key;
 	struct dsl_val *vals; /* EQ and NE: one; IN, NOTIN: one or more */
 	uint32_t nvals;
+	enum dsl_req_op op;
 	struct dsl_pos pos;
 };
 

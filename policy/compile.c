@@ -313,10 +313,9 @@ compile_identities(struct pol_comp *c)
 	for (s = c->f->first; s != NULL; s = s->next)
 		if (check_top(c, s) && is_block(s, "identity"))
 			n++;
-	ids = pc_alloc(c, n * sizeof(*ids));
-	c->out->identities = c->ids = ids;
-	if (ids == NULL && n > 0)
+	if ((ids = pc_alloc(c, n * sizeof(*ids))) == NULL)
 		return;
+	c->out->identities = c->ids = ids;
 	for (s = c->f->first; s != NULL; s = s->next) {
 		if (!is_block(s, "identity"))
 			continue;
@@ -364,7 +363,7 @@ compile_proxy_routes(struct pol_comp *c)
 	for (s = c->f->first; s != NULL; s = s->next)
 		if (is_attr(s, "proxy-route"))
 			n += s->nvals;
-	if ((r = pc_alloc(c, n * sizeof(*r))) == NULL && n > 0)
+	if ((r = pc_alloc(c, n * sizeof(*r))) == NULL)
 		return;
 	c->out->proxy_routes = r;
 	for (s = c->f->first; s != NULL; s = s->next) {

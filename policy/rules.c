@@ -263,8 +263,7 @@ pc_compile_rules(struct pol_comp *c)
 	struct pol_rule *rules;
 	struct pol *p = c->out;
 
-	rules = pc_alloc(c, c->nrule_blocks * sizeof(*rules));
-	if (rules == NULL && c->nrule_blocks > 0)
+	if ((rules = pc_alloc(c, c->nrule_blocks * sizeof(*rules))) == NULL)
 		return;
 	p->rules = rules;
 	for (s = c->f->first; s != NULL && !c->oom; s = s->next) {

@@ -39,57 +39,66 @@ pc_is_guid(const struct dsl_val *v)
 	return true;
 }
 
-/* RFC 1123 label: [a-z0-9]([-a-z0-9]*[a-z0-9])?, at most 63. */
-bool
-pc_is_dns_label(const char *s, size_t len)
+static bool
+dns_char(char c, bool fold)
+{
+	return is_lower_alnum(c) || (fold && c >= 'A' && c <= 'Z');
+}
+
+/* RFC 1123 label, [a-z0-9]([-a-z0-9]*[a-z0-9])?, at most 63; fold: any case. */
+static bool
+dns_label(const char *s, size_t len, bool fold)
 {
 	size_t i;
 
-	if (len == 0 || len > 63 || !is_lower_alnum(s[0]) ||
-	    !is_lower_alnum(s[len - 1]))
+	if (len == 0 || len > 63 || !dns_char(s[0], fold) ||
+	    !dns_char(s[len - 1], fold))
 		return false;
 	for (i = 1; i < len - 1; i++)
-		if (!is_lower_alnum(s[i]) && s[i] != '-')
+		if (!dns_char(s[i], fold) && s[i] != '-')
 			return false;
 	return true;
 }
 
 /* RFC 1123 subdomain: labels joined by dots, at most 253. */
-bool
-pc_is_dns_subdomain(const char *s, size_t len)
+static bool
+dns_subdomain(const char *s, size_t len, bool fold)
 {
 	const char *dot;
 	size_t n;
 
 	if (len == 0 || len > 253)
 		return false;
-	while (len > 0) {
+	for (;;) {
 		dot = memchr(s, '.', len);
 		n = dot ? (size_t)(dot - s) : len;
-		if (!pc_is_dns_label(s, n))
+		if (!dns_label(s, n, fold))
 			return false;
 		if (dot == NULL)
-			break;
+			return true;
 		s += n + 1;
 		len -= n + 1;
-		if (len == 0)
-			return false;
 	}
-	return true;
 }
 
-/* A domain name for tenants and hosts: case-insensitive subdomain. */
+bool
+pc_is_dns_label(const char *s, size_t len)
+{
+	return dns_label(s, len, false);
+}
+
+bool
+pc_is_dns_subdomain(const char *s, size_t len)
+{
+	return dns_subdomain(s, len, false);
+}
+
+/* A domain name for tenants and hosts: a subdomain in any case, dotted. */
 bool
 pc_is_dns_name(const struct dsl_val *v)
 {
-	char buf[254];
-	size_t i;
-
-	if (v->len == 0 || v->len > 253 || memchr(v->s, '.', v->len) == NULL)
-		return false;
-	for (i = 0; i < v->len; i++)
-		buf[i] = (char)tolower((unsigned char)v->s[i]);
-	return pc_is_dns_subdomain(buf, v->len);
+	return memchr(v->s, '.', v->len) != NULL &&
+	    dns_subdomain(v->s, v->len, true);
 }
 
 /* Label name part: [A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?, <= 63. */
@@ -177,7 +186,7 @@ bool
 pc_is_https_url(const struct dsl_val *v)
 {
 	const char *p, *end = v->s + v->len, *host;
-	struct dsl_val h;
+	struct dsl_val h = { 0 };
 
 	if (v->len <= 8 || strncasecmp(v->s, "https://", 8) != 0)
 		return false;
