@@ -54,7 +54,8 @@
 #define LIM_JSON_DEPTH		64u	    /* nested objects and arrays */
 
 /* Kubernetes objects (agent/kobj.c): fields of struct kobj_pod, in bytes
- * without the NUL, as Kubernetes validates them; a pod over any is refused. */
+ * without the NUL, as Kubernetes validates them; a pod over any is refused.
+ * A watch stream's line splitter (agent/lines.c) needs EVENT_BYTES + 1. */
 #define LIM_KOBJ_UID_BYTES	  36u	     /* metadata.uid, a UUID */
 #define LIM_KOBJ_NAMESPACE_BYTES  63u	     /* DNS-1123 label */
 #define LIM_KOBJ_NAME_BYTES	  253u	     /* DNS-1123 subdomain */
