@@ -3,6 +3,7 @@
  *	podid policy check|explain|fmt ...	the policy language, offline
  * Each subcommand lives in agent/cmd_<name>.c and returns the exit status.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -29,6 +30,17 @@ main_usage(FILE *f)
 	fprintf(f, "\n'podid <command> --help' describes each.\n");
 }
 
+/* Output errors (a full disk, a closed pipe) fail the command. */
+static int
+main_finish(int rc)
+{
+	if (fflush(stdout) == EOF || ferror(stdout)) {
+		fprintf(stderr, "podid: writing output: %s\n", strerror(errno));
+		return rc == CMD_OK ? CMD_FAIL : rc;
+	}
+	return rc;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -45,7 +57,7 @@ main(int argc, char **argv)
 	}
 	for (i = 0; i < sizeof(main_cmds) / sizeof(*main_cmds); i++)
 		if (strcmp(argv[1], main_cmds[i].name) == 0)
-			return main_cmds[i].fn(argc - 1, argv + 1);
+			return main_finish(main_cmds[i].fn(argc - 1, argv + 1));
 	fprintf(stderr, "podid: unknown command \"%s\"\n", argv[1]);
 	main_usage(stderr);
 	return CMD_USAGE;
