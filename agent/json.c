@@ -478,6 +478,15 @@ json_chk_value(struct json_chk *c, int i, const jsmntok_t *t, int depth)
 	return i + 1;
 }
 
+/* The bytes strict jsmn starts a primitive with. */
+static bool
+json_prim_start(char ch)
+{
+	return ch == '-' || json_digit(ch) || ch == 't' || ch == 'f' ||
+	    ch == 'n';
+}
+
+/* The bytes jsmn takes into a primitive. */
 static bool
 json_prim_byte(char ch)
 {
@@ -498,8 +507,7 @@ json_finish_prim(struct json_chk *c, const jsmn_parser *p, unsigned ntok)
 	jsmntok_t up;
 	size_t i;
 
-	if (p->pos >= c->len ||
-	    memchr("-0123456789tfn", c->buf[p->pos], 14) == NULL)
+	if (p->pos >= c->len || !json_prim_start(c->buf[p->pos]))
 		return JSON_E_PARTIAL;
 	for (i = p->pos; i < c->len; i++)
 		if (!json_prim_byte(c->buf[i]))
