@@ -31,6 +31,7 @@ static const char policy_usage[] =
     "         changes nothing.\n";
 
 #define EXPLAIN_MAX_LABELS 64
+#define S(n) ((n) == 1 ? "" : "s")
 
 struct explain_args {
 	const char *file, *name;
@@ -78,10 +79,12 @@ policy_check(int argc, char **argv)
 		if (!slot.loaded)
 			continue;
 		p = &slot.pol;
-		printf("%s: ok: %u identities, %u bindings, %u exceptions, "
-		       "%u proxy routes, %u warnings, %zu bytes compiled\n",
-		    argv[i], p->nidentities, p->nbindings, p->nexceptions,
-		    p->nproxy_routes, slot.diags.warnings, p->bytes);
+		printf("%s: ok: %u identit%s, %u binding%s, %u exception%s, "
+		       "%u proxy route%s, %u warning%s, %zu bytes compiled\n",
+		    argv[i], p->nidentities, p->nidentities == 1 ? "y" : "ies",
+		    p->nbindings, S(p->nbindings), p->nexceptions,
+		    S(p->nexceptions), p->nproxy_routes, S(p->nproxy_routes),
+		    slot.diags.warnings, S(slot.diags.warnings), p->bytes);
 	}
 	pol_slot_free(&slot);
 	return rc;
@@ -196,19 +199,45 @@ explain_misses(const struct pol *p, const struct explain_args *a)
 	for (r = 0; r < p->nrules; r++) {
 		const struct pol_rule *rule = &p->rules[r];
 
-		if (rule->exception ||
-		    pol_rule_matches(rule, &a->pod, &why, &failed) ||
+		if (pol_rule_matches(rule, &a->pod, &why, &failed) ||
 		    strcmp(why, "namespace not selected") == 0)
 			continue;
-		printf("  bind \"%s\" (%s:%u) does not apply: %s", rule->name.s,
+		printf("  %s \"%s\" (%s:%u) does not apply: %s",
+		    rule->exception ? "exception" : "bind", rule->name.s,
 		    p->file, rule->line, why);
 		if (failed != NULL)
 			explain_req(failed, a);
+		else if (strcmp(why, "service account differs") == 0)
+			printf(": %s (pod has %s)", rule->service_account.s,
+			    a->pod.salen ? a->pod.sa : "none");
 		putchar('\n');
-		shown++;
+		shown += !rule->exception;
 	}
 	if (shown == 0)
 		printf("  no binding names namespace \"%s\"\n", a->pod.ns);
+}
+
+/* For a granted pod: the exceptions of its namespace, and why not. */
+static void
+explain_exceptions(const struct pol *p, const struct explain_args *a)
+{
+	const struct pol_req *failed;
+	const char *why;
+	uint32_t r;
+
+	for (r = 0; r < p->nrules; r++) {
+		const struct pol_rule *rule = &p->rules[r];
+
+		if (!rule->exception ||
+		    pol_rule_matches(rule, &a->pod, &why, &failed) ||
+		    strcmp(why, "namespace not selected") == 0)
+			continue;
+		printf("  exception \"%s\" (%s:%u) does not apply: %s",
+		    rule->name.s, p->file, rule->line, why);
+		if (failed != NULL)
+			explain_req(failed, a);
+		putchar('\n');
+	}
 }
 
 static void
@@ -235,9 +264,10 @@ explain_print(const struct pol *p, const struct explain_args *a)
 	printf(": %u identit%s\n", res.ngrants, res.ngrants == 1 ? "y" : "ies");
 	for (i = 0; i < res.ngrants; i++) {
 		id = &p->identities[res.grants[i].identity];
-		printf("  %s (%s%s%s%s) granted by bind \"%s\" (%s:%u)\n",
+		printf("  %s (%s, %s %s%s) granted by bind \"%s\" (%s:%u)\n",
 		    id->name.s, pol_kind_name(id->kind),
-		    id->client_id.len ? ", client-id " : "", id->client_id.s,
+		    id->client_id.len ? "client-id" : "resource-id",
+		    id->client_id.len ? id->client_id.s : id->resource_id.s,
 		    id->host_token ? ", host-token" : "",
 		    p->rules[res.grants[i].rule].name.s, p->file,
 		    p->rules[res.grants[i].rule].line);
@@ -247,7 +277,8 @@ explain_print(const struct pol *p, const struct explain_args *a)
 		    POL_MAX_GRANTS);
 	if (res.ngrants > 1)
 		printf("  several identities: requests must name one "
-		       "(client_id, object_id or msi_res_id)\n");
+		       "(client_id, object_id, msi_res_id or mi_res_id)\n");
+	explain_exceptions(p, a);
 }
 
 static int

@@ -70,53 +70,111 @@ diag_find_line(const struct dsl_file *f, uint32_t line, size_t *len)
 	return p;
 }
 
-/* Writes one byte of a source line so that control bytes stay visible. */
+/*
+ * Writes line[from..to) as text: valid UTF-8 as it is, tabs kept, every
+ * other control byte or invalid byte as '?'.
+ */
 static void
-diag_put_shown(FILE *out, unsigned char c)
+diag_put_line(FILE *out, const char *line, size_t from, size_t to)
 {
-	if (c == '\t' || (c >= 0x20 && c != 0x7f))
-		fputc(c, out);
-	else
-		fputc('?', out);
+	const unsigned char *p = (const unsigned char *)line + from,
+			    *end = (const unsigned char *)line + to;
+	size_t n;
+
+	while (p < end) {
+		n = dsl_utf8_len(p, end);
+		if (n > 1)
+			fwrite(p, 1, n, out);
+		else if (*p == '\t' || (*p >= 0x20 && *p < 0x7f))
+			fputc(*p, out);
+		else
+			fputc('?', out);
+		p += n ? n : 1;
+	}
+}
+
+/* Under each character before the column: a tab or a space. */
+static void
+diag_put_caret(FILE *out, const char *line, size_t from, size_t col)
+{
+	const unsigned char *p = (const unsigned char *)line + from,
+			    *end = (const unsigned char *)line + col;
+	size_t n;
+
+	while (p < end) {
+		n = dsl_utf8_len(p, end);
+		fputc(*p == '\t' ? '\t' : ' ', out);
+		p += n ? n : 1;
+	}
+	fputs("^\n", out);
+}
+
+/* Moves i back to the start of the UTF-8 character it is in. */
+static size_t
+diag_char_start(const char *line, size_t i)
+{
+	while (i > 0 && ((unsigned char)line[i] & 0xc0) == 0x80)
+		i--;
+	return i;
 }
 
 void
 dsl_diag_print(FILE *out, const struct dsl_file *f, const struct dsl_diag *d)
 {
 	const char *line;
-	size_t len, col, from, to, i;
+	size_t len, col, from, to;
 
+	if (d->pos.line == 0) {
+		fprintf(out, "%s: %s: %s\n", f->name, diag_sev_name(d->sev),
+		    d->msg);
+		return;
+	}
 	fprintf(out, "%s:%u:%u: %s: %s\n", f->name, d->pos.line, d->pos.col,
 	    diag_sev_name(d->sev), d->msg);
-	if (d->pos.line == 0 || (line = diag_find_line(f, d->pos.line, &len)) ==
-	    NULL)
+	if ((line = diag_find_line(f, d->pos.line, &len)) == NULL)
 		return;
+	if (len > 0 && line[len - 1] == '\r')
+		len--; /* a CRLF file */
 	col = d->pos.col ? d->pos.col - 1 : 0;
 	if (col > len)
 		col = len;
-	from = col > DIAG_SHOW_MAX / 2 ? col - DIAG_SHOW_MAX / 2 : 0;
-	to = from + DIAG_SHOW_MAX < len ? from + DIAG_SHOW_MAX : len;
+	from = diag_char_start(line,
+	    col > DIAG_SHOW_MAX / 2 ? col - DIAG_SHOW_MAX / 2 : 0);
+	to = from + DIAG_SHOW_MAX < len ? diag_char_start(line,
+					      from + DIAG_SHOW_MAX)
+					: len;
 	fputs(from ? " ..." : " ", out);
-	for (i = from; i < to; i++)
-		diag_put_shown(out, (unsigned char)line[i]);
+	diag_put_line(out, line, from, to);
 	fputs(to < len ? "...\n" : "\n", out);
-	/* The caret line copies tabs so the caret stays under the column. */
 	fputs(from ? "    " : " ", out);
-	for (i = from; i < col; i++)
-		fputc(line[i] == '\t' ? '\t' : ' ', out);
-	fputs("^\n", out);
+	diag_put_caret(out, line, from, col);
+}
+
+static bool
+diag_before(const struct dsl_diag *a, const struct dsl_diag *b)
+{
+	return a->pos.line < b->pos.line ||
+	    (a->pos.line == b->pos.line && a->pos.col < b->pos.col);
 }
 
 void
-dsl_diags_print(FILE *out, const struct dsl_file *f, const struct dsl_diags *d)
+dsl_diags_print(FILE *out, const struct dsl_file *f, struct dsl_diags *d)
 {
-	uint32_t i;
+	struct dsl_diag t;
+	uint32_t i, j;
 
+	/* Insertion sort: stable, and the list is nearly in order. */
+	for (i = 1; i < d->n; i++) {
+		t = d->v[i];
+		for (j = i; j > 0 && diag_before(&t, &d->v[j - 1]); j--)
+			d->v[j] = d->v[j - 1];
+		d->v[j] = t;
+	}
 	for (i = 0; i < d->n; i++)
 		dsl_diag_print(out, f, &d->v[i]);
 	if (d->dropped)
-		fprintf(out, "%s: %u more diagnostics not shown\n", f->name,
-		    d->dropped);
+		fprintf(out, "%s: %u more diagnostic%s not shown\n", f->name,
+		    d->dropped, d->dropped == 1 ? "" : "s");
 }
 
 void

@@ -44,6 +44,7 @@ enum dsl_lex_err {
 	DSL_LEX_NUL,	      /* a NUL byte before the end */
 	DSL_LEX_UNTERMINATED, /* string not closed on its line */
 	DSL_LEX_BAD_ESCAPE,   /* unknown escape in a string */
+	DSL_LEX_ESCAPE_VALUE, /* \x or \u escape of a value not allowed */
 	DSL_LEX_BAD_UTF8,     /* invalid UTF-8 in a string or comment */
 	DSL_LEX_TOO_LONG      /* token longer than the limit */
 };
@@ -68,6 +69,12 @@ void dsl_lex_init(struct dsl_lexer *, const char *src, size_t len,
 
 /* The next token; after DSL_T_EOF it keeps returning DSL_T_EOF. */
 void dsl_lex(struct dsl_lexer *, struct dsl_token *);
+
+/*
+ * Length of the valid UTF-8 sequence at p (p < end), or 0 when the bytes
+ * there are not one.
+ */
+size_t dsl_utf8_len(const unsigned char *p, const unsigned char *end);
 
 /* A fixed description of a lexical error, or of a token type. */
 const char *dsl_lex_strerror(enum dsl_lex_err);
@@ -151,7 +158,7 @@ enum dsl_severity {
 	DSL_NOTE
 };
 
-#define DSL_DIAG_MSG 200
+#define DSL_DIAG_MSG 400
 
 struct dsl_diag {
 	enum dsl_severity sev;
@@ -177,12 +184,17 @@ void dsl_diag_add(struct dsl_diags *, enum dsl_severity, struct dsl_pos,
 
 /*
  * Prints d as "file:line:col: error: message", then the source line (cut
- * around the column when long) and a caret under the column.
+ * around the column when long; bytes that are not text shown as '?') and
+ * a caret under the column.  A diagnostic about the whole file (line 0)
+ * is "file: error: message".
  */
 void dsl_diag_print(FILE *, const struct dsl_file *, const struct dsl_diag *);
 
-/* Prints every kept diagnostic in order, then "N more not shown". */
-void dsl_diags_print(FILE *, const struct dsl_file *, const struct dsl_diags *);
+/*
+ * Sorts the kept diagnostics by position (stably: file-level ones first),
+ * prints each, then "N more not shown".
+ */
+void dsl_diags_print(FILE *, const struct dsl_file *, struct dsl_diags *);
 
 /* ---- parser ---------------------------------------------------------- */
 

@@ -23,9 +23,8 @@ dsl_lex_init(struct dsl_lexer *lx, const char *src, size_t len,
 	lx->err = DSL_LEX_OK;
 }
 
-/* Length of the valid UTF-8 sequence at p (before end), 0 when invalid. */
-static size_t
-lex_utf8_len(const unsigned char *p, const unsigned char *end)
+size_t
+dsl_utf8_len(const unsigned char *p, const unsigned char *end)
 {
 	size_t n, i;
 	uint32_t cp;
@@ -62,7 +61,7 @@ lex_check_utf8(const unsigned char *p, const unsigned char *end)
 	size_t n;
 
 	while (p < end) {
-		if ((n = lex_utf8_len(p, end)) == 0)
+		if ((n = dsl_utf8_len(p, end)) == 0)
 			return (long)(p - s);
 		p += n;
 	}
@@ -91,13 +90,21 @@ lex_set(struct dsl_lexer *lx, struct dsl_token *t, enum dsl_tok type,
 	t->col = (uint32_t)(start - lx->line_start) + 1;
 }
 
+/* An error token of len bytes at `at` (the bytes it is about). */
+static void
+lex_error_len(struct dsl_lexer *lx, struct dsl_token *t, enum dsl_lex_err err,
+    const unsigned char *at, uint32_t len)
+{
+	lex_set(lx, t, DSL_T_ERROR, at);
+	t->len = len;
+	lx->err = err;
+}
+
 static void
 lex_error(struct dsl_lexer *lx, struct dsl_token *t, enum dsl_lex_err err,
     const unsigned char *at)
 {
-	lex_set(lx, t, DSL_T_ERROR, at);
-	t->len = 1;
-	lx->err = err;
+	lex_error_len(lx, t, err, at, 1);
 }
 
 /* Skips the rest of a bad string so lexing resumes after it. */
@@ -142,8 +149,10 @@ yy1:
 	{
 			lx->cur--;
 			if (lx->cur < lx->end && *lx->cur == 0) {
-				lex_error(lx, t, DSL_LEX_NUL, lx->cur);
-				lx->cur++;
+				const unsigned char *nul = lx->cur++;
+
+				lex_skip_string(lx);
+				lex_error(lx, t, DSL_LEX_NUL, nul);
 				return;
 			}
 			lex_error(lx, t, DSL_LEX_UNTERMINATED, s);
@@ -171,7 +180,7 @@ yy4:
 	++lx->cur;
 	{ break; }
 yy5:
-	yych = *(YYMARKER = ++lx->cur);
+	yych = *++lx->cur;
 	switch (yych) {
 		case '"':
 		case '\\':
@@ -185,32 +194,49 @@ yy5:
 yy6:
 	{
 			lex_skip_string(lx);
-			lex_error(lx, t, DSL_LEX_BAD_ESCAPE, seg);
+			lex_error_len(lx, t, DSL_LEX_BAD_ESCAPE, seg, 2);
 			return;
 		}
 yy7:
 	++lx->cur;
 	{ continue; }
 yy8:
-	yych = *++lx->cur;
+	yych = *(YYMARKER = ++lx->cur);
 	switch (yych) {
 		case '{': goto yy11;
 		default: goto yy9;
 	}
 yy9:
-	lx->cur = YYMARKER;
-	goto yy6;
+	{
+			lex_skip_string(lx);
+			lex_error_len(lx, t, DSL_LEX_ESCAPE_VALUE, seg, 2);
+			return;
+		}
 yy10:
-	yych = *++lx->cur;
+	yych = *(YYMARKER = ++lx->cur);
 	switch (yych) {
-		case '0': goto yy12;
+		case '0': goto yy13;
 		case '1':
 		case '2':
 		case '3':
 		case '4':
 		case '5':
 		case '6':
-		case '7': goto yy13;
+		case '7': goto yy14;
+		case '8':
+		case '9':
+		case 'A':
+		case 'B':
+		case 'C':
+		case 'D':
+		case 'E':
+		case 'F':
+		case 'a':
+		case 'b':
+		case 'c':
+		case 'd':
+		case 'e':
+		case 'f': goto yy15;
 		default: goto yy9;
 	}
 yy11:
@@ -237,39 +263,16 @@ yy11:
 		case 'c':
 		case 'd':
 		case 'e':
-		case 'f': goto yy14;
-		default: goto yy9;
+		case 'f': goto yy16;
+		default: goto yy12;
 	}
 yy12:
-	yych = *++lx->cur;
-	switch (yych) {
-		case '1':
-		case '2':
-		case '3':
-		case '4':
-		case '5':
-		case '6':
-		case '7':
-		case '8':
-		case '9':
-		case 'A':
-		case 'B':
-		case 'C':
-		case 'D':
-		case 'E':
-		case 'F':
-		case 'a':
-		case 'b':
-		case 'c':
-		case 'd':
-		case 'e':
-		case 'f': goto yy15;
-		default: goto yy9;
-	}
+	lx->cur = YYMARKER;
+	goto yy9;
 yy13:
 	yych = *++lx->cur;
 	switch (yych) {
-		case '0':
+		case '0': goto yy17;
 		case '1':
 		case '2':
 		case '3':
@@ -290,8 +293,8 @@ yy13:
 		case 'c':
 		case 'd':
 		case 'e':
-		case 'f': goto yy15;
-		default: goto yy9;
+		case 'f': goto yy18;
+		default: goto yy12;
 	}
 yy14:
 	yych = *++lx->cur;
@@ -317,13 +320,36 @@ yy14:
 		case 'c':
 		case 'd':
 		case 'e':
-		case 'f': goto yy16;
-		case '}': goto yy17;
-		default: goto yy9;
+		case 'f': goto yy18;
+		default: goto yy12;
 	}
 yy15:
-	++lx->cur;
-	{ continue; }
+	yych = *++lx->cur;
+	switch (yych) {
+		case '0':
+		case '1':
+		case '2':
+		case '3':
+		case '4':
+		case '5':
+		case '6':
+		case '7':
+		case '8':
+		case '9':
+		case 'A':
+		case 'B':
+		case 'C':
+		case 'D':
+		case 'E':
+		case 'F':
+		case 'a':
+		case 'b':
+		case 'c':
+		case 'd':
+		case 'e':
+		case 'f': goto yy17;
+		default: goto yy12;
+	}
 yy16:
 	yych = *++lx->cur;
 	switch (yych) {
@@ -348,48 +374,20 @@ yy16:
 		case 'c':
 		case 'd':
 		case 'e':
-		case 'f': goto yy18;
-		case '}': goto yy17;
-		default: goto yy9;
+		case 'f': goto yy19;
+		case '}': goto yy20;
+		default: goto yy12;
 	}
 yy17:
 	++lx->cur;
 	{
-			if (!lex_unicode_ok(seg + 3, lx->cur - 1)) {
-				lex_skip_string(lx);
-				lex_error(lx, t, DSL_LEX_BAD_ESCAPE, seg);
-				return;
-			}
-			continue;
+			lex_skip_string(lx);
+			lex_error_len(lx, t, DSL_LEX_ESCAPE_VALUE, seg, 4);
+			return;
 		}
 yy18:
-	yych = *++lx->cur;
-	switch (yych) {
-		case '0':
-		case '1':
-		case '2':
-		case '3':
-		case '4':
-		case '5':
-		case '6':
-		case '7':
-		case '8':
-		case '9':
-		case 'A':
-		case 'B':
-		case 'C':
-		case 'D':
-		case 'E':
-		case 'F':
-		case 'a':
-		case 'b':
-		case 'c':
-		case 'd':
-		case 'e':
-		case 'f': goto yy19;
-		case '}': goto yy17;
-		default: goto yy9;
-	}
+	++lx->cur;
+	{ continue; }
 yy19:
 	yych = *++lx->cur;
 	switch (yych) {
@@ -414,11 +412,23 @@ yy19:
 		case 'c':
 		case 'd':
 		case 'e':
-		case 'f': goto yy20;
-		case '}': goto yy17;
-		default: goto yy9;
+		case 'f': goto yy21;
+		case '}': goto yy20;
+		default: goto yy12;
 	}
 yy20:
+	++lx->cur;
+	{
+			if (!lex_unicode_ok(seg + 3, lx->cur - 1)) {
+				uint32_t n = (uint32_t)(lx->cur - seg);
+
+				lex_skip_string(lx);
+				lex_error_len(lx, t, DSL_LEX_ESCAPE_VALUE, seg, n);
+				return;
+			}
+			continue;
+		}
+yy21:
 	yych = *++lx->cur;
 	switch (yych) {
 		case '0':
@@ -442,15 +452,71 @@ yy20:
 		case 'c':
 		case 'd':
 		case 'e':
-		case 'f': goto yy21;
-		case '}': goto yy17;
-		default: goto yy9;
+		case 'f': goto yy22;
+		case '}': goto yy20;
+		default: goto yy12;
 	}
-yy21:
+yy22:
 	yych = *++lx->cur;
 	switch (yych) {
-		case '}': goto yy17;
-		default: goto yy9;
+		case '0':
+		case '1':
+		case '2':
+		case '3':
+		case '4':
+		case '5':
+		case '6':
+		case '7':
+		case '8':
+		case '9':
+		case 'A':
+		case 'B':
+		case 'C':
+		case 'D':
+		case 'E':
+		case 'F':
+		case 'a':
+		case 'b':
+		case 'c':
+		case 'd':
+		case 'e':
+		case 'f': goto yy23;
+		case '}': goto yy20;
+		default: goto yy12;
+	}
+yy23:
+	yych = *++lx->cur;
+	switch (yych) {
+		case '0':
+		case '1':
+		case '2':
+		case '3':
+		case '4':
+		case '5':
+		case '6':
+		case '7':
+		case '8':
+		case '9':
+		case 'A':
+		case 'B':
+		case 'C':
+		case 'D':
+		case 'E':
+		case 'F':
+		case 'a':
+		case 'b':
+		case 'c':
+		case 'd':
+		case 'e':
+		case 'f': goto yy24;
+		case '}': goto yy20;
+		default: goto yy12;
+	}
+yy24:
+	yych = *++lx->cur;
+	switch (yych) {
+		case '}': goto yy20;
+		default: goto yy12;
 	}
 }
 
@@ -474,18 +540,18 @@ again:
 	unsigned char yych;
 	yych = *lx->cur;
 	switch (yych) {
-		case 0x00: goto yy23;
+		case 0x00: goto yy26;
 		case '\t':
 		case '\r':
-		case ' ': goto yy25;
-		case '\n': goto yy27;
-		case '!': goto yy28;
-		case '"': goto yy30;
-		case '#': goto yy31;
-		case '(': goto yy33;
-		case ')': goto yy34;
-		case '*': goto yy35;
-		case ',': goto yy36;
+		case ' ': goto yy28;
+		case '\n': goto yy30;
+		case '!': goto yy31;
+		case '"': goto yy33;
+		case '#': goto yy34;
+		case '(': goto yy36;
+		case ')': goto yy37;
+		case '*': goto yy38;
+		case ',': goto yy39;
 		case '.':
 		case '/':
 		case '0':
@@ -550,13 +616,13 @@ again:
 		case 'w':
 		case 'x':
 		case 'y':
-		case 'z': goto yy37;
-		case '=': goto yy39;
-		case '{': goto yy41;
-		case '}': goto yy42;
-		default: goto yy24;
+		case 'z': goto yy40;
+		case '=': goto yy42;
+		case '{': goto yy44;
+		case '}': goto yy45;
+		default: goto yy27;
 	}
-yy23:
+yy26:
 	++lx->cur;
 	{
 		if (s < lx->end) {
@@ -567,20 +633,28 @@ yy23:
 		lex_set(lx, t, DSL_T_EOF, s);
 		return;
 	}
-yy24:
+yy27:
 	++lx->cur;
-	{ lex_error(lx, t, DSL_LEX_BAD_BYTE, s); return; }
-yy25:
+	{
+		/* A whole UTF-8 character is one error, not one per byte. */
+		size_t n = dsl_utf8_len(s, lx->end);
+
+		if (n > 1)
+			lx->cur = s + n;
+		lex_error_len(lx, t, DSL_LEX_BAD_BYTE, s, n > 1 ? (uint32_t)n : 1);
+		return;
+	}
+yy28:
 	yych = *++lx->cur;
 	switch (yych) {
 		case '\t':
 		case '\r':
-		case ' ': goto yy25;
-		default: goto yy26;
+		case ' ': goto yy28;
+		default: goto yy29;
 	}
-yy26:
+yy29:
 	{ goto again; }
-yy27:
+yy30:
 	++lx->cur;
 	{
 		lex_set(lx, t, DSL_T_NL, s);
@@ -588,26 +662,35 @@ yy27:
 		lx->line_start = lx->cur;
 		return;
 	}
-yy28:
-	yych = *++lx->cur;
-	switch (yych) {
-		case '=': goto yy43;
-		default: goto yy29;
-	}
-yy29:
-	{ lex_set(lx, t, DSL_T_BANG, s); return; }
-yy30:
-	++lx->cur;
-	{ lex_string(lx, t, s); return; }
 yy31:
 	yych = *++lx->cur;
 	switch (yych) {
-		case 0x00:
-		case '\n': goto yy32;
-		default: goto yy31;
+		case '=': goto yy46;
+		default: goto yy32;
 	}
 yy32:
+	{ lex_set(lx, t, DSL_T_BANG, s); return; }
+yy33:
+	++lx->cur;
+	{ lex_string(lx, t, s); return; }
+yy34:
+	yych = *++lx->cur;
+	switch (yych) {
+		case 0x00:
+		case '\n': goto yy35;
+		default: goto yy34;
+	}
+yy35:
 	{
+		if (*lx->cur == 0 && lx->cur < lx->end) {
+			/* A NUL inside a comment: the rest of the line goes. */
+			const unsigned char *nul = lx->cur;
+
+			while (lx->cur < lx->end && *lx->cur != '\n')
+				lx->cur++;
+			lex_error(lx, t, DSL_LEX_NUL, nul);
+			return;
+		}
 		if ((bad = lex_check_utf8(s, lx->cur)) >= 0) {
 			lex_error(lx, t, DSL_LEX_BAD_UTF8, s + bad);
 			lx->cur = s + bad + 1;
@@ -617,21 +700,25 @@ yy32:
 		}
 		lex_set(lx, t, DSL_T_COMMENT, s + 1);
 		t->col--;
+		/* Trailing blanks (and the CR of a CRLF file) are not text. */
+		while (t->len > 0 && (t->ptr[t->len - 1] == ' ' ||
+		    t->ptr[t->len - 1] == '\t' || t->ptr[t->len - 1] == '\r'))
+			t->len--;
 		return;
 	}
-yy33:
-	++lx->cur;
-	{ lex_set(lx, t, DSL_T_LPAREN, s); return; }
-yy34:
-	++lx->cur;
-	{ lex_set(lx, t, DSL_T_RPAREN, s); return; }
-yy35:
-	++lx->cur;
-	{ lex_set(lx, t, DSL_T_STAR, s); return; }
 yy36:
 	++lx->cur;
-	{ lex_set(lx, t, DSL_T_COMMA, s); return; }
+	{ lex_set(lx, t, DSL_T_LPAREN, s); return; }
 yy37:
+	++lx->cur;
+	{ lex_set(lx, t, DSL_T_RPAREN, s); return; }
+yy38:
+	++lx->cur;
+	{ lex_set(lx, t, DSL_T_STAR, s); return; }
+yy39:
+	++lx->cur;
+	{ lex_set(lx, t, DSL_T_COMMA, s); return; }
+yy40:
 	yych = *++lx->cur;
 	switch (yych) {
 		case '+':
@@ -702,34 +789,34 @@ yy37:
 		case 'w':
 		case 'x':
 		case 'y':
-		case 'z': goto yy37;
-		default: goto yy38;
+		case 'z': goto yy40;
+		default: goto yy41;
 	}
-yy38:
+yy41:
 	{
 		lex_set(lx, t, DSL_T_WORD, s);
 		if (t->len > lx->max_token)
 			lex_error(lx, t, DSL_LEX_TOO_LONG, s);
 		return;
 	}
-yy39:
+yy42:
 	yych = *++lx->cur;
 	switch (yych) {
-		case '=': goto yy44;
-		default: goto yy40;
+		case '=': goto yy47;
+		default: goto yy43;
 	}
-yy40:
+yy43:
 	{ lex_set(lx, t, DSL_T_EQ, s); return; }
-yy41:
+yy44:
 	++lx->cur;
 	{ lex_set(lx, t, DSL_T_LBRACE, s); return; }
-yy42:
+yy45:
 	++lx->cur;
 	{ lex_set(lx, t, DSL_T_RBRACE, s); return; }
-yy43:
+yy46:
 	++lx->cur;
 	{ lex_set(lx, t, DSL_T_NE, s); return; }
-yy44:
+yy47:
 	++lx->cur;
 	{ lex_set(lx, t, DSL_T_EQ, s); return; }
 }
@@ -743,6 +830,7 @@ static const char *const lex_err_names[] = {
 	[DSL_LEX_NUL] = "NUL byte in the policy",
 	[DSL_LEX_UNTERMINATED] = "unterminated string",
 	[DSL_LEX_BAD_ESCAPE] = "unknown escape sequence in string",
+	[DSL_LEX_ESCAPE_VALUE] = "invalid escape in string",
 	[DSL_LEX_BAD_UTF8] = "invalid UTF-8",
 	[DSL_LEX_TOO_LONG] = "token too long",
 };

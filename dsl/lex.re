@@ -22,9 +22,8 @@ dsl_lex_init(struct dsl_lexer *lx, const char *src, size_t len,
 	lx->err = DSL_LEX_OK;
 }
 
-/* Length of the valid UTF-8 sequence at p (before end), 0 when invalid. */
-static size_t
-lex_utf8_len(const unsigned char *p, const unsigned char *end)
+size_t
+dsl_utf8_len(const unsigned char *p, const unsigned char *end)
 {
 	size_t n, i;
 	uint32_t cp;
@@ -61,7 +60,7 @@ lex_check_utf8(const unsigned char *p, const unsigned char *end)
 	size_t n;
 
 	while (p < end) {
-		if ((n = lex_utf8_len(p, end)) == 0)
+		if ((n = dsl_utf8_len(p, end)) == 0)
 			return (long)(p - s);
 		p += n;
 	}
@@ -90,13 +89,21 @@ lex_set(struct dsl_lexer *lx, struct dsl_token *t, enum dsl_tok type,
 	t->col = (uint32_t)(start - lx->line_start) + 1;
 }
 
+/* An error token of len bytes at `at` (the bytes it is about). */
+static void
+lex_error_len(struct dsl_lexer *lx, struct dsl_token *t, enum dsl_lex_err err,
+    const unsigned char *at, uint32_t len)
+{
+	lex_set(lx, t, DSL_T_ERROR, at);
+	t->len = len;
+	lx->err = err;
+}
+
 static void
 lex_error(struct dsl_lexer *lx, struct dsl_token *t, enum dsl_lex_err err,
     const unsigned char *at)
 {
-	lex_set(lx, t, DSL_T_ERROR, at);
-	t->len = 1;
-	lx->err = err;
+	lex_error_len(lx, t, err, at, 1);
 }
 
 /* Skips the rest of a bad string so lexing resumes after it. */
@@ -135,24 +142,38 @@ lex_string(struct dsl_lexer *lx, struct dsl_token *t, const unsigned char *s)
 		"\""                { break; }
 		"\\" [\\"ntr]       { continue; }
 		"\\x" ([1-7] hex | "0" [1-9a-fA-F]) { continue; }
+		"\\x" hex hex      {
+			lex_skip_string(lx);
+			lex_error_len(lx, t, DSL_LEX_ESCAPE_VALUE, seg, 4);
+			return;
+		}
 		"\\u{" hex{1,6} "}" {
 			if (!lex_unicode_ok(seg + 3, lx->cur - 1)) {
+				uint32_t n = (uint32_t)(lx->cur - seg);
+
 				lex_skip_string(lx);
-				lex_error(lx, t, DSL_LEX_BAD_ESCAPE, seg);
+				lex_error_len(lx, t, DSL_LEX_ESCAPE_VALUE, seg, n);
 				return;
 			}
 			continue;
 		}
+		"\\" [xu]          {
+			lex_skip_string(lx);
+			lex_error_len(lx, t, DSL_LEX_ESCAPE_VALUE, seg, 2);
+			return;
+		}
 		"\\"                {
 			lex_skip_string(lx);
-			lex_error(lx, t, DSL_LEX_BAD_ESCAPE, seg);
+			lex_error_len(lx, t, DSL_LEX_BAD_ESCAPE, seg, 2);
 			return;
 		}
 		[\x00\n]            {
 			lx->cur--;
 			if (lx->cur < lx->end && *lx->cur == 0) {
-				lex_error(lx, t, DSL_LEX_NUL, lx->cur);
-				lx->cur++;
+				const unsigned char *nul = lx->cur++;
+
+				lex_skip_string(lx);
+				lex_error(lx, t, DSL_LEX_NUL, nul);
 				return;
 			}
 			lex_error(lx, t, DSL_LEX_UNTERMINATED, s);
@@ -202,6 +223,15 @@ again:
 		return;
 	}
 	"#" [^\n\x00]* {
+		if (*lx->cur == 0 && lx->cur < lx->end) {
+			/* A NUL inside a comment: the rest of the line goes. */
+			const unsigned char *nul = lx->cur;
+
+			while (lx->cur < lx->end && *lx->cur != '\n')
+				lx->cur++;
+			lex_error(lx, t, DSL_LEX_NUL, nul);
+			return;
+		}
 		if ((bad = lex_check_utf8(s, lx->cur)) >= 0) {
 			lex_error(lx, t, DSL_LEX_BAD_UTF8, s + bad);
 			lx->cur = s + bad + 1;
@@ -211,6 +241,10 @@ again:
 		}
 		lex_set(lx, t, DSL_T_COMMENT, s + 1);
 		t->col--;
+		/* Trailing blanks (and the CR of a CRLF file) are not text. */
+		while (t->len > 0 && (t->ptr[t->len - 1] == ' ' ||
+		    t->ptr[t->len - 1] == '\t' || t->ptr[t->len - 1] == '\r'))
+			t->len--;
 		return;
 	}
 	"\"" { lex_string(lx, t, s); return; }
@@ -230,7 +264,15 @@ again:
 	"!=" { lex_set(lx, t, DSL_T_NE, s); return; }
 	"!"  { lex_set(lx, t, DSL_T_BANG, s); return; }
 	"*"  { lex_set(lx, t, DSL_T_STAR, s); return; }
-	*    { lex_error(lx, t, DSL_LEX_BAD_BYTE, s); return; }
+	*    {
+		/* A whole UTF-8 character is one error, not one per byte. */
+		size_t n = dsl_utf8_len(s, lx->end);
+
+		if (n > 1)
+			lx->cur = s + n;
+		lex_error_len(lx, t, DSL_LEX_BAD_BYTE, s, n > 1 ? (uint32_t)n : 1);
+		return;
+	}
 	*/
 	(void)YYMARKER;
 }
@@ -241,6 +283,7 @@ static const char *const lex_err_names[] = {
 	[DSL_LEX_NUL] = "NUL byte in the policy",
 	[DSL_LEX_UNTERMINATED] = "unterminated string",
 	[DSL_LEX_BAD_ESCAPE] = "unknown escape sequence in string",
+	[DSL_LEX_ESCAPE_VALUE] = "invalid escape in string",
 	[DSL_LEX_BAD_UTF8] = "invalid UTF-8",
 	[DSL_LEX_TOO_LONG] = "token too long",
 };

@@ -32,6 +32,8 @@ struct parser {
 	struct dsl_diags *diags;
 	bool failed; /* a syntax error was reported */
 	bool oom;    /* the arena ran out: stop */
+	struct dsl_stmt *pending; /* a block that closed its outer one */
+	bool stray_ok;		  /* that outer block's '}' may still come */
 	uint32_t nvals;
 	struct dsl_val vals[DSL_VALUES_CAP];
 };
@@ -42,6 +44,66 @@ tok_pos(const struct dsl_token *t)
 	struct dsl_pos pos = { t->line, t->col };
 
 	return pos;
+}
+
+/* "unexpected character ..." for the bytes of an error token. */
+static void
+bad_char(struct parser *p, const struct dsl_token *t)
+{
+	const unsigned char *u = (const unsigned char *)t->ptr;
+	uint32_t cp;
+
+	if (t->len == 1 && u[0] > 0x20 && u[0] < 0x7f)
+		dsl_diag_add(p->diags, DSL_ERROR, tok_pos(t),
+		    "unexpected character '%c'", u[0]);
+	else if (t->len == 1)
+		dsl_diag_add(p->diags, DSL_ERROR, tok_pos(t),
+		    "unexpected byte 0x%02x", u[0]);
+	else {
+		cp = t->len == 2 ? (u[0] & 0x1fu) << 6 | (u[1] & 0x3fu)
+		    : t->len == 3 ? (u[0] & 0x0fu) << 12 | (u[1] & 0x3fu) << 6 |
+			    (u[2] & 0x3fu)
+				  : (u[0] & 0x07u) << 18 | (u[1] & 0x3fu) << 12 |
+			    (u[2] & 0x3fu) << 6 | (u[3] & 0x3fu);
+		if (cp == 0xfeff)
+			dsl_diag_add(p->diags, DSL_ERROR, tok_pos(t),
+			    "unexpected character U+FEFF (byte order mark): "
+			    "save the file without it");
+		else
+			dsl_diag_add(p->diags, DSL_ERROR, tok_pos(t),
+			    "unexpected character '%.*s' (U+%04X)", (int)t->len,
+			    t->ptr, cp);
+	}
+}
+
+static void
+bad_escape(struct parser *p, const struct dsl_token *t)
+{
+	const char *why;
+
+	if (p->lx.err == DSL_LEX_BAD_ESCAPE) {
+		if ((unsigned char)t->ptr[1] < 0x21 ||
+		    (unsigned char)t->ptr[1] > 0x7e)
+			dsl_diag_add(p->diags, DSL_ERROR, tok_pos(t),
+			    "unknown escape sequence in string");
+		else
+			dsl_diag_add(p->diags, DSL_ERROR, tok_pos(t),
+			    "unknown escape \"%.*s\" in string", (int)t->len,
+			    t->ptr);
+		return;
+	}
+	if (t->ptr[1] == 'x')
+		why = t->len == 2 ? "\\x takes two hex digits, 01 to 7f"
+		    : t->ptr[2] == '0' && t->ptr[3] == '0'
+		    ? "a string cannot hold a NUL byte"
+		    : "\\x takes 01 to 7f; write other characters as UTF-8 "
+		      "or \\u{...}";
+	else
+		why = t->len == 2 ? "\\u takes 1 to 6 hex digits in braces"
+				  : "not a Unicode scalar value (1 to 10FFFF, "
+				    "no surrogates)";
+	dsl_diag_add(p->diags, DSL_ERROR, tok_pos(t),
+	    "invalid escape \"%.*s\" in string: %s", (int)t->len, t->ptr, why);
 }
 
 /* Advances to the next token, reporting lexical errors as they come. */
@@ -56,9 +118,10 @@ next(struct parser *p)
 		dsl_diag_add(p->diags, DSL_ERROR, tok_pos(&p->tok),
 		    "token longer than %u bytes", p->lim->max_token);
 	else if (p->lx.err == DSL_LEX_BAD_BYTE)
-		dsl_diag_add(p->diags, DSL_ERROR, tok_pos(&p->tok),
-		    "unexpected character 0x%02x",
-		    (unsigned char)p->tok.ptr[0]);
+		bad_char(p, &p->tok);
+	else if (p->lx.err == DSL_LEX_BAD_ESCAPE ||
+	    p->lx.err == DSL_LEX_ESCAPE_VALUE)
+		bad_escape(p, &p->tok);
 	else
 		dsl_diag_add(p->diags, DSL_ERROR, tok_pos(&p->tok), "%s",
 		    dsl_lex_strerror(p->lx.err));
@@ -130,16 +193,17 @@ recover(struct parser *p, bool in_block)
 static bool
 skip_continuation(struct parser *p)
 {
-	while (p->tok.type == DSL_T_NL)
-		next(p);
-	if (p->tok.type == DSL_T_COMMENT) {
+	for (;;) {
+		while (p->tok.type == DSL_T_NL)
+			next(p);
+		if (p->tok.type != DSL_T_COMMENT)
+			return true;
 		p->failed = true;
 		dsl_diag_add(p->diags, DSL_ERROR, tok_pos(&p->tok),
-		    "a comment cannot stand inside a list; put it on a line "
-		    "of its own");
-		return false;
+		    "a comment cannot stand inside a list; put it before the "
+		    "statement");
+		next(p);
 	}
-	return true;
 }
 
 /* Turns the current WORD, STRING or STAR token into a value. */
@@ -376,78 +440,166 @@ parse_comment(struct parser *p, bool blank)
 	return s;
 }
 
-static void parse_block_body(struct parser *, struct dsl_stmt *);
+static void parse_block_rest(struct parser *, struct dsl_stmt *);
+
+static bool
+is_block_keyword(const struct dsl_val *w)
+{
+	return dsl_val_is(w, "identity") || dsl_val_is(w, "bind") ||
+	    dsl_val_is(w, "exception");
+}
+
+/*
+ * A block header whose names are not exactly one: report it and keep the
+ * first name, so the body is still parsed and checked.
+ */
+static void
+block_names(struct parser *p, struct dsl_stmt *s, uint32_t from)
+{
+	if (p->nvals - from != 1) {
+		p->failed = true;
+		dsl_diag_add(p->diags, DSL_ERROR, s->word.pos,
+		    "\"%.*s\" block needs exactly one name, got %u",
+		    (int)s->word.len, s->word.s, p->nvals - from);
+	}
+	if (p->nvals > from)
+		s->name = p->vals[from];
+	p->nvals = from;
+	s->kind = DSL_S_BLOCK;
+}
+
+/*
+ * A block inside a block: blocks do not nest, so the outer one is taken
+ * as closed here (the likely mistake is a missing '}') and this block is
+ * handed to the top level through p->pending.
+ */
+static void
+nested_block(struct parser *p, struct dsl_stmt *s, const struct dsl_stmt *outer)
+{
+	p->failed = true;
+	dsl_diag_add(p->diags, DSL_ERROR, s->word.pos,
+	    "blocks do not nest: close \"%.*s %.*s\" (line %u) before \"%.*s\"",
+	    (int)outer->word.len, outer->word.s, (int)outer->name.len,
+	    outer->name.s, outer->pos.line, (int)s->word.len, s->word.s);
+	parse_block_rest(p, s);
+	p->pending = s;
+	p->stray_ok = true;
+}
+
+/* Values after a missing comma: counted, reported at the first. */
+static bool
+extra_values(struct parser *p, uint32_t *count)
+{
+	struct dsl_token first = p->tok;
+	enum dsl_tok t;
+
+	*count = 0;
+	for (;;) {
+		t = p->tok.type;
+		if (t != DSL_T_WORD && t != DSL_T_STRING && t != DSL_T_STAR)
+			break;
+		if (!push_value(p))
+			return false;
+		(*count)++;
+	}
+	if (*count > 0 && p->tok.type != DSL_T_LBRACE) {
+		struct dsl_token now = p->tok;
+
+		p->tok = first; /* report where the comma is missing */
+		syntax_error(p, "',' or end of line");
+		p->tok = now;
+		return false;
+	}
+	return true;
+}
 
 /*
  * A statement starting with a word: an attribute, a label line (in a
- * block) or, at top level, a block.  Returns NULL after an error.
+ * block) or a block.  outer is the block it stands in, or NULL.  Returns
+ * NULL after an error.
  */
 static struct dsl_stmt *
-parse_stmt(struct parser *p, bool in_block, bool blank)
+parse_stmt(struct parser *p, const struct dsl_stmt *outer, bool blank)
 {
 	struct dsl_stmt *s;
-	uint32_t from = p->nvals;
+	uint32_t from = p->nvals, extra;
 
 	if ((s = new_stmt(p, DSL_S_ATTR, blank)) == NULL)
 		return NULL;
 	take_value(p, &s->word);
-	if (in_block && dsl_val_is(&s->word, "label")) {
+	if (outer && dsl_val_is(&s->word, "label")) {
 		if (!parse_label(p, s) || !parse_line_end(p, s, true))
 			return NULL;
 		return s;
 	}
-	if (!parse_values(p, true))
+	if (!parse_values(p, true) || !extra_values(p, &extra))
 		return NULL;
 	if (p->tok.type == DSL_T_LBRACE) {
-		s->kind = DSL_S_BLOCK;
-		if (in_block) {
-			p->failed = true;
-			dsl_diag_add(p->diags, DSL_ERROR, tok_pos(&p->tok),
-			    "blocks do not nest: close \"%.*s\" first",
-			    (int)s->word.len, s->word.s);
+		next(p);
+		block_names(p, s, from);
+		if (outer != NULL) {
+			nested_block(p, s, outer);
 			return NULL;
 		}
-		if (p->nvals - from != 1) {
-			p->failed = true;
-			dsl_diag_add(p->diags, DSL_ERROR, s->word.pos,
-			    "\"%.*s\" block needs exactly one name, got %u",
-			    (int)s->word.len, s->word.s, p->nvals - from);
-		}
-		if (p->nvals > from)
-			s->name = p->vals[from];
-		p->nvals = from;
-		next(p);
-		parse_block_body(p, s);
+		parse_block_rest(p, s);
+		return s;
+	}
+	if (outer == NULL && is_block_keyword(&s->word)) {
+		/* "identity x" and its body, without the '{'. */
+		p->failed = true;
+		dsl_diag_add(p->diags, DSL_ERROR, tok_pos(&p->tok),
+		    "expected '{' after \"%.*s%s%.*s\"", (int)s->word.len,
+		    s->word.s, p->nvals > from ? " " : "",
+		    p->nvals > from ? (int)p->vals[from].len : 0,
+		    p->nvals > from ? p->vals[from].s : "");
+		block_names(p, s, from);
+		parse_block_rest(p, s);
 		return s;
 	}
 	s->vals = keep_values(p, from, &s->nvals);
 	if (p->oom)
 		return NULL;
-	if (p->tok.type == DSL_T_WORD || p->tok.type == DSL_T_STRING) {
-		syntax_error(p, "',' or end of line");
+	if (p->tok.type == DSL_T_EQ || p->tok.type == DSL_T_NE) {
+		syntax_error(p, "',' or end of line (only \"label\" lines "
+				"hold requirements)");
 		return NULL;
 	}
-	if (!parse_line_end(p, s, in_block))
+	if (!parse_line_end(p, s, outer != NULL))
 		return NULL;
 	return s;
 }
 
+/* A broken statement that swallowed a '{': its body is still checked. */
+static void
+skip_block(struct parser *p, const struct dsl_token *start)
+{
+	struct dsl_stmt skipped;
+
+	memset(&skipped, 0, sizeof(skipped));
+	skipped.pos = tok_pos(start);
+	skipped.word.s = start->ptr;
+	skipped.word.len = start->type == DSL_T_WORD ? start->len : 0;
+	parse_block_rest(p, &skipped);
+}
+
 /*
  * Parses lines until '}' (in a block) or EOF, linking the statements.
- * Returns the first statement.
+ * outer is the block being parsed, NULL at top level.  Returns the first
+ * statement.
  */
 static struct dsl_stmt *
-parse_lines(struct parser *p, bool in_block)
+parse_lines(struct parser *p, const struct dsl_stmt *outer)
 {
-	struct dsl_stmt *first = NULL, **link = &first, *s, skipped;
+	struct dsl_stmt *first = NULL, **link = &first, *s;
 	struct dsl_token start;
 	bool blank = false;
 	uint32_t nl = 0;
 
 	for (;;) {
-		if (p->oom)
+		if (p->oom || (outer != NULL && p->pending != NULL))
 			return first;
 		start = p->tok;
+		s = NULL;
 		switch (p->tok.type) {
 		case DSL_T_NL:
 			blank = ++nl > 1;
@@ -456,47 +608,53 @@ parse_lines(struct parser *p, bool in_block)
 		case DSL_T_EOF:
 			return first;
 		case DSL_T_RBRACE:
-			if (in_block)
+			if (outer != NULL)
 				return first;
-			syntax_error(p, "a statement");
+			if (!p->stray_ok) {
+				p->failed = true;
+				dsl_diag_add(p->diags, DSL_ERROR,
+				    tok_pos(&p->tok), "'}' closes no block");
+			}
+			p->stray_ok = false;
 			next(p);
-			s = NULL;
 			break;
 		case DSL_T_COMMENT:
 			s = parse_comment(p, blank && first);
 			break;
 		case DSL_T_WORD:
-			s = parse_stmt(p, in_block, blank && first);
+			p->stray_ok = p->stray_ok && outer != NULL;
+			s = parse_stmt(p, outer, blank && first);
 			break;
 		default:
-			syntax_error(p, in_block ? "an attribute or '}'"
-						 : "a statement");
-			s = NULL;
+			syntax_error(p, outer ? "an attribute or '}'"
+					      : "a statement");
 		}
-		if (s == NULL && recover(p, in_block)) {
-			/* A broken block header: still check its body. */
-			memset(&skipped, 0, sizeof(skipped));
-			skipped.pos = tok_pos(&start);
-			skipped.word.s = start.ptr;
-			skipped.word.len = start.type == DSL_T_WORD ? start.len : 0;
-			parse_block_body(p, &skipped);
-		} else if (s != NULL) {
+		if (s != NULL) {
 			*link = s;
 			link = &s->next;
+		} else if (recover(p, outer != NULL))
+			skip_block(p, &start);
+		if (outer == NULL && p->pending != NULL) {
+			*link = p->pending;
+			link = &p->pending->next;
+			p->pending = NULL;
 		}
 		blank = false;
 		nl = 0;
 	}
 }
 
+/* After a block's '{': the rest of its line, its body, its '}'. */
 static void
-parse_block_body(struct parser *p, struct dsl_stmt *blk)
+parse_block_rest(struct parser *p, struct dsl_stmt *blk)
 {
+	struct dsl_token start;
+
 	if (!parse_line_end(p, blk, false))
 		recover(p, true);
-	blk->body = parse_lines(p, true);
-	if (p->oom)
-		return;
+	blk->body = parse_lines(p, blk);
+	if (p->oom || p->pending != NULL)
+		return; /* closed by a block that should not nest */
 	if (p->tok.type != DSL_T_RBRACE) {
 		p->failed = true;
 		dsl_diag_add(p->diags, DSL_ERROR, blk->pos,
@@ -511,8 +669,9 @@ parse_block_body(struct parser *p, struct dsl_stmt *blk)
 		blk->close_trailing.len = p->tok.len;
 		blk->close_trailing.pos = tok_pos(&p->tok);
 	}
-	if (!parse_line_end(p, NULL, false))
-		recover(p, false);
+	start = p->tok;
+	if (!parse_line_end(p, NULL, false) && recover(p, false))
+		skip_block(p, &start);
 }
 
 int
@@ -529,7 +688,7 @@ dsl_parse(struct dsl_file *f, const struct dsl_limits *lim,
 	p.diags = diags;
 	dsl_lex_init(&p.lx, f->src, f->len, lim->max_token);
 	next(&p);
-	f->first = parse_lines(&p, false);
+	f->first = parse_lines(&p, NULL);
 	if (p.oom)
 		return -2;
 	return p.failed ? -1 : 0;
@@ -540,5 +699,5 @@ dsl_val_is(const struct dsl_val *v, const char *lit)
 {
 	size_t n = strlen(lit);
 
-	return !v->quoted && v->len == n && memcmp(v->s, lit, n) == 0;
+	return !v->star && v->len == n && memcmp(v->s, lit, n) == 0;
 }

@@ -45,15 +45,70 @@ pc_warning(struct pol_comp *c, struct dsl_pos pos, const char *fmt, ...)
 	va_end(ap);
 }
 
+const char *
+pc_show(const char *s, size_t len, char *buf, size_t buflen)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t i, o = 0;
+	unsigned char ch;
+
+	for (i = 0; i < len && o + 8 < buflen; i++) {
+		ch = (unsigned char)s[i];
+		if (o >= 100) {
+			memcpy(buf + o, "...", 3);
+			o += 3;
+			break;
+		}
+		if (ch == '"' || ch == '\\') {
+			buf[o++] = '\\';
+			buf[o++] = (char)ch;
+		} else if (ch == '\n' || ch == '\t' || ch == '\r') {
+			buf[o++] = '\\';
+			buf[o++] = ch == '\n' ? 'n' : ch == '\t' ? 't' : 'r';
+		} else if (ch < 0x20 || ch == 0x7f) {
+			buf[o++] = '\\';
+			buf[o++] = 'x';
+			buf[o++] = hex[ch >> 4];
+			buf[o++] = hex[ch & 15];
+		} else
+			buf[o++] = (char)ch;
+	}
+	buf[o] = '\0';
+	return buf;
+}
+
+bool
+pc_has_ctl(const struct dsl_val *v)
+{
+	uint32_t i;
+
+	for (i = 0; i < v->len; i++)
+		if ((unsigned char)v->s[i] < 0x20 || v->s[i] == 0x7f)
+			return true;
+	return false;
+}
+
 bool
 pc_expect(struct pol_comp *c, const struct dsl_val *v, bool ok,
     const char *what)
 {
+	char buf[128];
+
 	if (!ok)
-		pc_error(c, v->pos, "expected %s, got \"%.*s%s\"", what,
-		    (int)(v->len > 60 ? 60 : v->len), v->s,
-		    v->len > 60 ? "..." : "");
+		pc_error(c, v->pos, "expected %s, got \"%s\"", what,
+		    pc_show(v->s, v->len, buf, sizeof(buf)));
 	return ok;
+}
+
+const struct dsl_val *
+pc_one_value(struct pol_comp *c, const struct dsl_stmt *s)
+{
+	if (s->nvals == 1 && !s->vals[0].star)
+		return &s->vals[0];
+	pc_error(c, s->word.pos, "\"%.*s\" takes exactly one value, got %s",
+	    (int)s->word.len, s->word.s,
+	    s->nvals == 0 ? "none" : s->nvals == 1 ? "*" : "several");
+	return NULL;
 }
 
 void *
@@ -161,11 +216,14 @@ pc_check_name(struct pol_comp *c, const struct dsl_val *v, const char *what)
 		    (ch >= '0' && ch <= '9') ||
 		    (i > 0 && (ch == '-' || ch == '_' || ch == '.'));
 	}
-	if (!ok)
+	if (!ok) {
+		char buf[128];
+
 		pc_error(c, v->pos,
-		    "invalid %s name \"%.*s\": use letters, digits, '-', '_' "
-		    "and '.', at most 63", what, (int)(v->len > 60 ? 60 : v->len),
-		    v->s);
+		    "invalid %s name \"%s\": use letters, digits, '-', '_' "
+		    "and '.', at most 63", what,
+		    pc_show(v->s, v->len, buf, sizeof(buf)));
+	}
 	return ok;
 }
 

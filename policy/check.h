@@ -27,6 +27,18 @@ void pc_error(struct pol_comp *, struct dsl_pos, const char *, ...)
 void pc_warning(struct pol_comp *, struct dsl_pos, const char *, ...)
     __attribute__((format(printf, 3, 4)));
 
+/*
+ * A value as messages show it: quoted content escaped the way the policy
+ * would write it, cut at 100 bytes.  Returns buf.
+ */
+const char *pc_show(const char *s, size_t len, char *buf, size_t buflen);
+
+/* The one value of an attribute, or NULL after reporting why not. */
+const struct dsl_val *pc_one_value(struct pol_comp *, const struct dsl_stmt *);
+
+/* True when the value holds a control character (tab included). */
+bool pc_has_ctl(const struct dsl_val *);
+
 /* Reports "expected WHAT, got VALUE" unless ok; returns ok. */
 bool pc_expect(struct pol_comp *, const struct dsl_val *, bool ok,
     const char *what);

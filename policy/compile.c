@@ -83,17 +83,6 @@ word_index(const struct dsl_val *v, const char *const *names, int n)
 	return -1;
 }
 
-/* The one value of an attribute, or NULL after reporting why not. */
-static const struct dsl_val *
-one_value(struct pol_comp *c, const struct dsl_stmt *s)
-{
-	if (s->nvals == 1 && !s->vals[0].star)
-		return &s->vals[0];
-	pc_error(c, s->word.pos, "\"%.*s\" takes exactly one value",
-	    (int)s->word.len, s->word.s);
-	return NULL;
-}
-
 static bool
 id_check_value(struct pol_comp *c, enum id_attr a, const struct dsl_val *v,
     struct pol_identity *id)
@@ -116,10 +105,11 @@ id_check_value(struct pol_comp *c, enum id_attr a, const struct dsl_val *v,
 	case IA_CERT_FILE:
 	case IA_KEY_FILE:
 		return pc_expect(c, v, v->len > 1 && v->s[0] == '/' &&
-		    memchr(v->s, 0, v->len) == NULL, "an absolute file path");
+		    !pc_has_ctl(v), "an absolute file path");
 	case IA_AUDIENCE:
-		return pc_expect(c, v, v->len > 0 && v->len <= 256,
-		    "an audience of 1 to 256 bytes");
+		return pc_expect(c, v, v->len > 0 && v->len <= 256 &&
+		    !pc_has_ctl(v),
+		    "an audience of 1 to 256 bytes, no control characters");
 	case IA_ENDPOINT:
 		if (dsl_val_is(v, "v1") || dsl_val_is(v, "v2")) {
 			id->aad_v1 = dsl_val_is(v, "v1");
@@ -163,7 +153,7 @@ id_gather(struct pol_comp *c, const struct dsl_stmt *blk,
 			    "\"%s\" given twice (first at line %u)",
 			    id_attrs[a].name, seen[a]->pos.line);
 			ok = false;
-		} else if (one_value(c, s) == NULL)
+		} else if (pc_one_value(c, s) == NULL)
 			ok = false;
 		else
 			seen[a] = s;
@@ -374,8 +364,9 @@ compile_proxy_routes(struct pol_comp *c)
 			    "\"proxy-route\" needs one or more paths");
 		for (i = 0; i < s->nvals; i++)
 			if (pc_expect(c, &s->vals[i], pc_is_proxy_path(&s->vals[i]),
-			    "an IMDS path under /metadata/ (no query, no "
-			    "\"..\", not the token path)"))
+			    "an IMDS path under /metadata/ (no query, '%', '\\', "
+			    "\"//\" or dot segment, no trailing '/', not under "
+			    "/metadata/identity)"))
 				r[c->out->nproxy_routes++] = pc_keep(c, &s->vals[i]);
 	}
 }

@@ -119,10 +119,11 @@ uint32_t
 pc_id_ref(struct pol_comp *c, const struct dsl_val *v)
 {
 	uint32_t id = pol_identity_find(c->out, v->s, v->len);
+	char buf[128];
 
 	if (id == POL_NONE)
-		pc_error(c, v->pos, "unknown identity \"%.*s\"", (int)v->len,
-		    v->s);
+		pc_error(c, v->pos, "unknown identity \"%s\"",
+		    pc_show(v->s, v->len, buf, sizeof(buf)));
 	return id;
 }
 

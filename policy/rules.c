@@ -24,10 +24,30 @@ str_cmp(const struct pol_str *a, const struct pol_str *b)
 	return (a->len > b->len) - (a->len < b->len);
 }
 
-/* Sorts a small set in place; false (reported) on a duplicate. */
+/* False (reported at the second one) when a value appears twice. */
 static bool
-sort_set(struct pol_comp *c, struct pol_str *v, uint32_t n,
-    const struct dsl_val *src, const char *what)
+no_duplicates(struct pol_comp *c, const struct dsl_val *v, uint32_t n,
+    const char *what)
+{
+	char buf[128];
+	uint32_t i, j;
+
+	for (i = 1; i < n; i++)
+		for (j = 0; j < i; j++)
+			if (v[i].len == v[j].len &&
+			    memcmp(v[i].s, v[j].s, v[i].len) == 0) {
+				pc_error(c, v[i].pos,
+				    "%s \"%s\" listed twice (first at column %u)",
+				    what, pc_show(v[i].s, v[i].len, buf,
+				    sizeof(buf)), v[j].pos.col);
+				return false;
+			}
+	return true;
+}
+
+/* Sorts a small set in place (the matcher and the checks rely on it). */
+static void
+sort_set(struct pol_str *v, uint32_t n)
 {
 	struct pol_str t;
 	uint32_t i, j;
@@ -38,13 +58,6 @@ sort_set(struct pol_comp *c, struct pol_str *v, uint32_t n,
 			v[j] = v[j - 1];
 		v[j] = t;
 	}
-	for (i = 1; i < n; i++)
-		if (str_cmp(&v[i - 1], &v[i]) == 0) {
-			pc_error(c, src->pos, "%s \"%s\" listed twice", what,
-			    v[i].s);
-			return false;
-		}
-	return true;
 }
 
 static bool
@@ -121,8 +134,9 @@ compile_namespaces(struct pol_comp *c, const struct dsl_stmt *s,
 			return;
 		ns[i] = pc_keep(c, &s->vals[i]);
 	}
-	if (!sort_set(c, ns, s->nvals, &s->vals[0], "namespace"))
+	if (!no_duplicates(c, s->vals, s->nvals, "namespace"))
 		return;
+	sort_set(ns, s->nvals);
 	r->namespaces = ns;
 	r->nnamespaces = s->nvals;
 }
@@ -150,7 +164,10 @@ compile_req(struct pol_comp *c, const struct dsl_req *d, struct pol_req *q)
 	}
 	q->vals = v;
 	q->nvals = d->nvals;
-	return d->nvals < 2 || sort_set(c, v, d->nvals, &d->key, "value");
+	if (!no_duplicates(c, d->vals, d->nvals, "value"))
+		return false;
+	sort_set(v, d->nvals);
+	return true;
 }
 
 static void
@@ -214,20 +231,14 @@ compile_scalar_attrs(struct pol_comp *c, const struct rule_attrs *ra,
 {
 	const struct dsl_val *v;
 
-	if (ra->sa != NULL) {
-		v = ra->sa->nvals == 1 ? &ra->sa->vals[0] : NULL;
-		if (pc_expect(c, v ? v : &ra->sa->word, v != NULL && !v->star &&
-		    pc_is_dns_subdomain(v->s, v->len),
-		    "one service account name"))
-			r->service_account = pc_keep(c, v);
-	}
-	if (ra->hostnet != NULL) {
-		v = ra->hostnet->nvals == 1 ? &ra->hostnet->vals[0] : NULL;
-		if (pc_expect(c, v ? v : &ra->hostnet->word, v != NULL &&
-		    (dsl_val_is(v, "allow") || dsl_val_is(v, "deny")),
-		    "allow or deny"))
-			r->host_network = dsl_val_is(v, "allow");
-	}
+	if (ra->sa != NULL && (v = pc_one_value(c, ra->sa)) != NULL &&
+	    pc_expect(c, v, pc_is_dns_subdomain(v->s, v->len),
+		"a service account name"))
+		r->service_account = pc_keep(c, v);
+	if (ra->hostnet != NULL && (v = pc_one_value(c, ra->hostnet)) != NULL &&
+	    pc_expect(c, v, dsl_val_is(v, "allow") || dsl_val_is(v, "deny"),
+		"allow or deny"))
+		r->host_network = dsl_val_is(v, "allow");
 }
 
 static void

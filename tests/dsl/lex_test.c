@@ -114,15 +114,17 @@ t_errors(void)
 		{ "x \"abc\n", 7, DSL_LEX_UNTERMINATED, 3 },
 		{ "x \"abc", 6, DSL_LEX_UNTERMINATED, 3 },
 		{ "\"a\\qb\"", 6, DSL_LEX_BAD_ESCAPE, 3 },
-		{ "\"\\x00\"", 6, DSL_LEX_BAD_ESCAPE, 2 },
-		{ "\"\\x80\"", 6, DSL_LEX_BAD_ESCAPE, 2 },
-		{ "\"\\u{110000}\"", 12, DSL_LEX_BAD_ESCAPE, 2 },
-		{ "\"\\u{d800}\"", 10, DSL_LEX_BAD_ESCAPE, 2 },
-		{ "\"\\u{}\"", 6, DSL_LEX_BAD_ESCAPE, 2 },
+		{ "\"\\x00\"", 6, DSL_LEX_ESCAPE_VALUE, 2 },
+		{ "\"\\x80\"", 6, DSL_LEX_ESCAPE_VALUE, 2 },
+		{ "\"\\u{110000}\"", 12, DSL_LEX_ESCAPE_VALUE, 2 },
+		{ "\"\\u{d800}\"", 10, DSL_LEX_ESCAPE_VALUE, 2 },
+		{ "\"\\u{}\"", 6, DSL_LEX_ESCAPE_VALUE, 2 },
 		{ "\"a\xc3\x28\"", 5, DSL_LEX_BAD_UTF8, 3 },
 		{ "\"\xe0\x80\x80\"", 5, DSL_LEX_BAD_UTF8, 2 },
 		{ "\"\xed\xa0\x80\"", 5, DSL_LEX_BAD_UTF8, 2 },
 		{ "# \xf5\x80", 4, DSL_LEX_BAD_UTF8, 3 },
+		{ "# a\0b $", 7, DSL_LEX_NUL, 4 },
+		{ "x \xef\xbb\xbf", 5, DSL_LEX_BAD_BYTE, 3 },
 	};
 	uint32_t col;
 	size_t i;
@@ -131,6 +133,18 @@ t_errors(void)
 		check_int(first_error(cases[i].src, cases[i].len, &col),
 		    cases[i].err);
 		check_int(col, cases[i].col);
+	}
+	/* After a NUL in a comment or string, the rest is not lexed again. */
+	{
+		enum dsl_tok got[16];
+		struct dsl_token e;
+		enum dsl_lex_err err;
+
+		check_int(lex_all("# a\0b $\nx", 9, got, 16, &e, &err), 4);
+		check_int(lex_all("\"a\0b $\" y", 9, got, 16, &e, &err), 3);
+		/* A whole UTF-8 character is one error token of its length. */
+		check_int(lex_all("\xc3\xb6x", 3, got, 16, &e, &err), 3);
+		check_int(e.len, 2);
 	}
 	/* Valid multibyte text is fine in strings and comments. */
 	check_int(first_error("\"gr\xc3\xbc\xc3\x9f\" # \xe2\x82\xac", 14, &col),
