@@ -13,4 +13,7 @@
 /* podid policy check|explain|fmt: agent/cmd_policy.c */
 int cmd_policy(int argc, char **argv);
 
+/* podid pods: agent/cmd_pods.c */
+int cmd_pods(int argc, char **argv);
+
 #endif

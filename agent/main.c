@@ -1,6 +1,7 @@
 /*
  * podid: one binary, several subcommands.
  *	podid policy check|explain|fmt ...	the policy language, offline
+ *	podid pods [--watch] ...		the node's pods, from the API server
  * Each subcommand lives in agent/cmd_<name>.c and returns the exit status.
  */
 #include <errno.h>
@@ -17,6 +18,7 @@ struct main_cmd {
 
 static const struct main_cmd main_cmds[] = {
 	{ "policy", cmd_policy, "check, explain or format policy files" },
+	{ "pods", cmd_pods, "this node's pods and what the policy grants each" },
 };
 
 static void
