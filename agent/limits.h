@@ -67,4 +67,38 @@
 #define LIM_KOBJ_EVENT_BYTES	  (2u << 20) /* one watch event line (etcd: 1.5 MiB objects) */
 #define LIM_KOBJ_EVENT_TOKENS	  65536u     /* JSON tokens of one watch event */
 
+/* Pod cache (agent/podcache.c): podcache_new() sizes every table from
+ * max_pods; nothing grows.  The quarantine covers watch lag between an old
+ * pod letting an IP go and a new pod showing it: a request from a recycled
+ * IP within it resolves to nobody (clients retry). */
+#define LIM_PODCACHE_PODS_DEFAULT	 512u	  /* pod slots (--max-pods): 250-pod node x2 */
+#define LIM_PODCACHE_PODS_MAX		 8192u	  /* largest --max-pods accepted */
+#define LIM_PODCACHE_QUARANTINE_MS	 5000u	  /* ms a released IP resolves to nobody */
+#define LIM_PODCACHE_QUARANTINE_MAX_MS	 600000u  /* largest quarantine accepted (ms) */
+#define LIM_PODCACHE_QUARANTINE_PER_POD	 2u	  /* quarantine entries per pod slot (IPs) */
+#define LIM_PODCACHE_LOG_MS		 10000u	  /* ms between "table full" log lines */
+
+/* Token cache (agent/tokcache.c). */
+#define LIM_TOK_SLOTS_DEFAULT	 256u	 /* cached (identity, resource) tokens */
+#define LIM_TOK_TOKEN_BYTES	 8192u	 /* one access token */
+#define LIM_TOK_RESOURCE_BYTES	 512u	 /* one resource (audience) */
+#define LIM_TOK_REFRESH_BEFORE_S 300u	 /* refresh this long before expiry */
+#define LIM_TOK_MIN_VALID_S	 60u	 /* never hand out a token closer to expiry */
+
+/* Command-line tools' own loops (podid pods, selftest). */
+#define LIM_LOOP_FDS_CMD	 256u /* fd slots */
+#define LIM_LOOP_TIMERS_CMD	 64u  /* pending timers */
+
+/* Kubernetes list and watch (agent/kube.c). */
+#define LIM_KUBE_PAGE_PODS	 50u	     /* pods asked per list page (limit=) */
+#define LIM_KUBE_WATCH_S	 300u	     /* timeoutSeconds of a watch, max */
+#define LIM_KUBE_WATCH_GRACE_S	 30u	     /* s past it before a silent watch is cut */
+#define LIM_KUBE_LIST_IDLE_MS	 30000u	     /* ms without bytes before a list fails */
+#define LIM_KUBE_BACKOFF_MIN_MS	 250u	     /* first retry delay, ms */
+#define LIM_KUBE_BACKOFF_MAX_MS	 30000u	     /* retry delay cap, ms */
+#define LIM_KUBE_TOKEN_BYTES	 16384u	     /* service-account token */
+#define LIM_KUBE_TOKEN_REREAD_MS 60000u	     /* ms between token file reads */
+#define LIM_KUBE_REQUEST_BYTES	 (24u << 10) /* one request head, token included */
+#define LIM_KUBE_RECV_BYTES	 (64u << 10) /* receive buffer: a head, one read */
+
 #endif
