@@ -568,12 +568,18 @@ http_parse_head(struct http_req *r, const char *buf)
 	struct http_scan saved = r->scan;
 	int rc;
 
+	/* Parsed afresh on every call once complete: no stale results. */
 	memset(r, 0, sizeof(*r));
 	r->scan = saved;
 	if ((rc = http_parse_request_line(r, buf)) != 0 ||
 	    (rc = http_parse_fields(r, buf)) != 0 ||
 	    (rc = http_check_host(r)) != 0 || (rc = http_check_framing(r)) != 0)
 		return rc;
+	/*
+	 * Refusals come last, on a head known to be well-formed, so the
+	 * caller can still log what it refused (http.h promises the fields).
+	 * Methods are case-sensitive (RFC 9110 section 9.1): "get" is 405.
+	 */
 	if (!http_eq(r->method.ptr, r->method.len, "GET"))
 		return HTTP_ERR_METHOD_NOT_ALLOWED;
 	if (r->has_body)
@@ -596,7 +602,8 @@ http_req_feed(struct http_req *r, const char *buf, size_t len)
 	if (buf == NULL && len > 0)
 		return HTTP_ERR_INVAL;
 	if (r->scan.err != 0)
-		return r->scan.err;
+		return r->scan
+		    .err; /* a caller ignoring an error cannot resume */
 	if (r->scan.head_len == 0) {
 		if (len < r->scan.pos)
 			return HTTP_ERR_INVAL; /* not the same buffer */

@@ -858,7 +858,6 @@ t_query_decode(void)
 static void
 t_query_bad(void)
 {
-	static const char *const first[] = {"a=1"};
 	static const struct {
 		const char *q;
 		int want;
@@ -882,7 +881,6 @@ t_query_bad(void)
 	    {"=x", HTTP_ERR_QUERY_NAME},
 	    {"=", HTTP_ERR_QUERY_NAME},
 	};
-	struct http_query_iter it;
 	size_t i;
 
 	for (i = 0; i < NWANT(bad); i++) {
@@ -890,6 +888,14 @@ t_query_bad(void)
 		check_int(http_query_check(guard_slice(bad[i].q)), bad[i].want);
 		check_int(http_err_status(bad[i].want), 400);
 	}
+}
+
+static void
+t_query_sticky(void)
+{
+	static const char *const first[] = {"a=1"};
+	struct http_query_iter it;
+
 	/* Pairs before the bad one come out; the error then sticks. */
 	check_int(query_pairs("a=1&b=%", first, 1), HTTP_ERR_QUERY_ESCAPE);
 	http_query_init(&it, guard_slice("x=%"));
@@ -1058,6 +1064,7 @@ main(void)
 	test(t_route_misc, "route: slices, names, absolute-form");
 	test(t_query_decode, "query: decoding");
 	test(t_query_bad, "query: bad escapes, controls, names");
+	test(t_query_sticky, "query: pairs before an error, sticky error");
 	test(t_query_limits, "query: limits at N and N+1");
 	test(t_query_check_dup, "query: duplicates");
 	test(t_query_get, "query: get");
