@@ -78,6 +78,21 @@
 #define LIM_PODCACHE_QUARANTINE_PER_POD	 2u	  /* quarantine entries per pod slot (IPs) */
 #define LIM_PODCACHE_LOG_MS		 10000u	  /* ms between "table full" log lines */
 
+/* The pods' listener (agent/server.c) and its routes (agent/imds.c). */
+#define LIM_SRV_CONNS_DEFAULT	256u	       /* connection slots (--max-connections) */
+#define LIM_SRV_CONNS_MAX	65536u	       /* largest --max-connections */
+#define LIM_SRV_READ_BYTES	LIM_HTTP_HEAD_BYTES /* a slot's receive buffer */
+#define LIM_SRV_WRITE_BYTES	(12u << 10)    /* a slot's response buffer */
+#define LIM_SRV_BACKLOG		512	       /* listen(2) backlog */
+#define LIM_SRV_HEADER_MS	5000u	       /* a request head must arrive in */
+#define LIM_SRV_IDLE_MS		60000u	       /* keep-alive idle before close */
+#define LIM_SRV_WRITE_MS	10000u	       /* a response must be taken in */
+#define LIM_SRV_LOCAL_ADDRS	16u	       /* node addresses for /host/token/ */
+#define LIM_IMDS_PARK_MS	2000u	       /* unknown pod: wait for its event */
+#define LIM_IMDS_TOKEN_WAIT_MS	15000u	       /* wait for an upstream token */
+#define LIM_IMDS_PROXY_SLOTS	8u	       /* requests proxied to IMDS at once */
+#define LIM_IMDS_RETRY_AFTER_S	1u	       /* Retry-After on 503 for parking */
+
 /* Token cache (agent/tokcache.c). */
 #define LIM_TOK_SLOTS_DEFAULT	 256u	 /* cached (identity, resource) tokens */
 #define LIM_TOK_TOKEN_BYTES	 8192u	 /* one access token */

@@ -14,6 +14,7 @@ enum id_attr {
 	IA_KIND,
 	IA_CLIENT_ID,
 	IA_RESOURCE_ID,
+	IA_OBJECT_ID,
 	IA_TENANT,
 	IA_AUTHORITY,
 	IA_ENDPOINT,
@@ -35,6 +36,7 @@ static const struct {
 	[IA_KIND] = { "kind", 0xf, 0 },
 	[IA_CLIENT_ID] = { "client-id", 0xf, K_AAD },
 	[IA_RESOURCE_ID] = { "resource-id", K(POL_MANAGED), 0 },
+	[IA_OBJECT_ID] = { "object-id", K(POL_MANAGED), 0 },
 	[IA_TENANT] = { "tenant", K_AAD, K_AAD },
 	[IA_AUTHORITY] = { "authority", K_AAD, 0 },
 	[IA_ENDPOINT] = { "endpoint", K_AAD, 0 },
@@ -90,6 +92,8 @@ id_check_value(struct pol_comp *c, enum id_attr a, const struct dsl_val *v,
 	switch (a) {
 	case IA_CLIENT_ID:
 		return pc_expect(c, v, pc_is_guid(v), "a client id (GUID)");
+	case IA_OBJECT_ID:
+		return pc_expect(c, v, pc_is_guid(v), "an object id (GUID)");
 	case IA_TENANT:
 		return pc_expect(c, v, pc_is_guid(v) || pc_is_dns_name(v),
 		    "a tenant id (GUID) or a tenant domain name");
@@ -167,6 +171,7 @@ id_field(struct pol_identity *id, enum id_attr a)
 	switch (a) {
 	case IA_CLIENT_ID: return &id->client_id;
 	case IA_RESOURCE_ID: return &id->resource_id;
+	case IA_OBJECT_ID: return &id->object_id;
 	case IA_TENANT: return &id->tenant;
 	case IA_AUTHORITY: return &id->authority;
 	case IA_SECRET_FILE: return &id->secret_file;

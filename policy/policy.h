@@ -46,6 +46,7 @@ struct pol_identity {
 	enum pol_kind kind;
 	struct pol_str client_id;   /* may be empty for managed */
 	struct pol_str resource_id; /* managed: ARM id, may be empty */
+	struct pol_str object_id;   /* managed: principal id, may be empty */
 	struct pol_str tenant;	    /* not managed */
 	struct pol_str authority;   /* not managed: https://host */
 	struct pol_str secret_file; /* secret */

@@ -1,0 +1,758 @@
+/*
+ * The IMDS-compatible routes.  A token request goes through:
+ *
+ *	checks (Metadata, X-Forwarded-For, query)  -> 400 at once
+ *	the pod, by source address                 -> parked while unknown
+ *	the policy's verdict for it                 -> exception: proxied
+ *	the identity (selector or the only one)    -> 400 Identity not found
+ *	the token cache                             -> waits for the upstream
+ *
+ * Every answer to a token request writes one audit line.  Bodies follow
+ * IMDS's shapes: {"error","error_description"} for the identity route,
+ * every success field a string.
+ */
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "agent/hclient.h"
+#include "agent/imds.h"
+#include "agent/log.h"
+
+#define JSON_CT "application/json; charset=utf-8"
+
+enum sel_kind {
+	SEL_NONE,
+	SEL_CLIENT_ID,
+	SEL_OBJECT_ID,
+	SEL_RESOURCE_ID
+};
+
+struct imds_proxy {
+	struct hclient hc;
+	struct imds *m;
+	struct srv_conn *c;
+	uint32_t gen;
+	int status;
+	char ctype[128];
+	size_t blen;
+	bool busy, toobig;
+	char rbuf[LIM_SRV_WRITE_BYTES];
+	char body[LIM_SRV_WRITE_BYTES - 512];
+};
+
+struct imds {
+	struct loop *loop;
+	struct imds_config cfg;
+	struct server *srv;
+	struct srv_conn *parked; /* doubly linked through park_next/prev */
+	struct imds_proxy *proxies;
+	struct imds_stats st;
+};
+
+static void imds_token_route(struct imds *, struct srv_conn *);
+static void imds_resolve(struct imds *, struct srv_conn *);
+
+/* ---- answers ---------------------------------------------------------- */
+
+static void
+imds_error(struct srv_conn *c, int status, const char *error,
+    const char *desc, unsigned retry_after)
+{
+	char body[512], extra[64] = "";
+	int n;
+
+	n = snprintf(body, sizeof(body),
+	    "{\"error\":\"%s\",\"error_description\":\"%s\"}", error, desc);
+	if (retry_after > 0)
+		snprintf(extra, sizeof(extra), "Retry-After: %u\r\n", retry_after);
+	srv_respond(c, status, JSON_CT, extra[0] ? extra : NULL, body,
+	    (size_t)n);
+}
+
+/* The audit line: who asked, what for, what happened; never a token. */
+static void
+imds_audit(struct imds *m, struct srv_conn *c, const struct podcache_entry *e,
+    const char *identity, const char *rule, const char *outcome, int status,
+    int64_t expires_on, const char *code)
+{
+	char peer[INET6_ADDRSTRLEN], res[LIM_TOK_RESOURCE_BYTES * 2];
+	char line[2048];
+
+	if (IN6_IS_ADDR_V4MAPPED(&c->peer))
+		inet_ntop(AF_INET, &c->peer.s6_addr[12], peer, sizeof(peer));
+	else
+		inet_ntop(AF_INET6, &c->peer, peer, sizeof(peer));
+	log_json_escape(res, sizeof(res), c->resource, c->resource_len);
+	snprintf(line, sizeof(line),
+	    "\"route\":\"%s\",\"client\":\"%s\",\"pod_uid\":\"%s\","
+	    "\"namespace\":\"%s\",\"pod\":\"%s\",\"identity\":\"%s\","
+	    "\"rule\":\"%s\",\"resource\":\"%s\",\"outcome\":\"%s\","
+	    "\"status\":%d,\"expires_on\":%lld,\"code\":\"%s\"",
+	    c->host ? "host_token" : "token", peer, e ? e->uid : "",
+	    e ? e->ns : "", e ? e->name : "", identity ? identity : "",
+	    rule ? rule : "", res, outcome, status, (long long)expires_on,
+	    code ? code : "");
+	log_audit(line);
+	if (status == 200)
+		m->st.tokens_served++;
+	else
+		m->st.tokens_refused++;
+}
+
+/* 200 with the token in IMDS's shape (or /host/token/'s wrapper). */
+static void
+imds_send_token(struct imds *m, struct srv_conn *c, const struct tok_token *t,
+    const struct pol_identity *id)
+{
+	char body[LIM_TOK_TOKEN_BYTES + 2048], res[LIM_TOK_RESOURCE_BYTES * 2];
+	int64_t now = (int64_t)time(NULL), in = t->expires_on - now;
+	const char *cid = t->client_id[0] ? t->client_id : id->client_id.s;
+	int n;
+
+	if (in < 0)
+		in = 0;
+	log_json_escape(res, sizeof(res), c->resource, c->resource_len);
+	n = snprintf(body, sizeof(body),
+	    "%s{\"access_token\":\"%.*s\",\"refresh_token\":\"\","
+	    "\"expires_in\":\"%lld\",\"expires_on\":\"%lld\","
+	    "\"ext_expires_in\":\"%lld\",\"not_before\":\"%lld\","
+	    "\"resource\":\"%s\",\"token_type\":\"%s\",\"client_id\":\"%s\"}%s%s%s",
+	    c->host ? "{\"token\":" : "", (int)t->access_len, t->access_token,
+	    (long long)in, (long long)t->expires_on, (long long)in,
+	    (long long)(t->not_before ? t->not_before : t->issued_at), res,
+	    t->token_type[0] ? t->token_type : "Bearer", cid ? cid : "",
+	    c->host ? ",\"clientid\":\"" : "", c->host ? (cid ? cid : "") : "",
+	    c->host ? "\"}" : "");
+	if (n < 0 || (size_t)n >= sizeof(body)) {
+		imds_error(c, 500, "server_error", "token too large", 0);
+		return;
+	}
+	srv_respond(c, 200, JSON_CT, NULL, body, (size_t)n);
+	explicit_bzero(body, sizeof(body));
+	(void)m;
+}
+
+/* ---- parking: requests from pods not seen yet ------------------------ */
+
+static void
+park_unlink(struct imds *m, struct srv_conn *c)
+{
+	if (!c->parked)
+		return;
+	if (c->park_prev)
+		c->park_prev->park_next = c->park_next;
+	else
+		m->parked = c->park_next;
+	if (c->park_next)
+		c->park_next->park_prev = c->park_prev;
+	c->park_next = c->park_prev = NULL;
+	c->parked = false;
+}
+
+/* Waits for the pod's event, at most until park_deadline. */
+static void
+imds_park(struct imds *m, struct srv_conn *c, uint64_t until)
+{
+	uint64_t now = loop_now_ms(m->loop);
+
+	if (c->park_deadline == 0) {
+		c->park_deadline = now + m->cfg.park_ms;
+		m->st.parked++;
+	}
+	if (until == 0 || until > c->park_deadline)
+		until = c->park_deadline;
+	if (now >= c->park_deadline) {
+		m->st.park_timeouts++;
+		imds_audit(m, c, NULL, NULL, NULL, "pod_unknown", 503, 0,
+		    "pod_unknown");
+		imds_error(c, 503, "service_unavailable",
+		    "podid: this pod is not known yet", LIM_IMDS_RETRY_AFTER_S);
+		return;
+	}
+	c->parked = true;
+	c->park_prev = NULL;
+	c->park_next = m->parked;
+	if (m->parked)
+		m->parked->park_prev = c;
+	m->parked = c;
+	srv_wait(c, until - now);
+}
+
+void
+imds_pod_changed(struct imds *m, const struct podcache_entry *e)
+{
+	struct srv_conn *c, *next;
+
+	for (c = m->parked; c != NULL; c = next) {
+		next = c->park_next;
+		if (!((e->ips & 1) && memcmp(&c->peer, &e->ip[0], 16) == 0) &&
+		    !((e->ips & 2) && memcmp(&c->peer, &e->ip[1], 16) == 0))
+			continue;
+		park_unlink(m, c);
+		imds_resolve(m, c);
+	}
+}
+
+/* ---- proxying to the node's IMDS ------------------------------------- */
+
+static void
+proxy_head(struct hclient *hc, const struct httpc_resp *r, void *arg)
+{
+	struct imds_proxy *p = arg;
+	struct httpc_slice ct = httpc_header(r, "Content-Type");
+
+	(void)hc;
+	p->status = r->status;
+	snprintf(p->ctype, sizeof(p->ctype), "%.*s",
+	    ct.ptr ? (int)(ct.len < 127 ? ct.len : 127) : 16,
+	    ct.ptr ? ct.ptr : "application/json");
+}
+
+static int
+proxy_body(struct hclient *hc, const char *d, size_t len, void *arg)
+{
+	struct imds_proxy *p = arg;
+
+	(void)hc;
+	if (len > sizeof(p->body) - p->blen) {
+		p->toobig = true;
+		return -1;
+	}
+	memcpy(p->body + p->blen, d, len);
+	p->blen += len;
+	return 0;
+}
+
+static void
+proxy_done(struct hclient *hc, int err, void *arg)
+{
+	struct imds_proxy *p = arg;
+	struct srv_conn *c = p->c;
+	struct imds *m = p->m;
+	char ebuf[128];
+
+	p->busy = false;
+	if (c == NULL || c->gen != p->gen || c->state != SRV_WAITING)
+		return; /* the client went away */
+	c->upstream = NULL;
+	if (err != 0) {
+		m->st.proxy_failed++;
+		log_warnx("imds: proxy to the node's IMDS: %s",
+		    p->toobig ? "answer too large"
+			      : hclient_strerror(hc, ebuf, sizeof(ebuf)));
+		imds_error(c, 502, "server_error",
+		    "podid: the node's IMDS did not answer", 0);
+		return;
+	}
+	m->st.proxied++;
+	srv_respond(c, p->status, p->ctype, NULL, p->body, p->blen);
+}
+
+static const struct hclient_cb proxy_cb = { proxy_head, proxy_body,
+	proxy_done };
+
+/* Passes the request, as it came, to the node's IMDS. */
+static void
+imds_proxy(struct imds *m, struct srv_conn *c)
+{
+	struct imds_proxy *p = NULL;
+	unsigned i;
+
+	for (i = 0; i < LIM_IMDS_PROXY_SLOTS; i++)
+		if (!m->proxies[i].busy) {
+			p = &m->proxies[i];
+			break;
+		}
+	if (p == NULL) {
+		imds_error(c, 503, "service_unavailable",
+		    "podid: too many requests to the node's IMDS", 1);
+		return;
+	}
+	p->busy = true;
+	p->c = c;
+	p->gen = c->gen;
+	p->status = 0;
+	p->blen = 0;
+	p->toobig = false;
+	c->upstream = p;
+	if (hclient_request(&p->hc, (struct sockaddr *)&m->cfg.imds_addr,
+	    m->cfg.imds_len, "", c->rbuf + c->head_off, c->head_len,
+	    m->cfg.token_wait_ms, &proxy_cb, p) != 0) {
+		p->busy = false;
+		c->upstream = NULL;
+		imds_error(c, 502, "server_error",
+		    "podid: cannot reach the node's IMDS", 0);
+		return;
+	}
+	srv_wait(c, m->cfg.token_wait_ms + 1000);
+}
+
+/* ---- the token route --------------------------------------------------- */
+
+static bool
+imds_route_allowed(const struct pol *p, struct http_slice path)
+{
+	uint32_t i;
+	size_t n;
+
+	for (i = 0; p != NULL && i < p->nproxy_routes; i++) {
+		n = p->proxy_routes[i].len;
+		if (path.len >= n &&
+		    memcmp(path.ptr, p->proxy_routes[i].s, n) == 0 &&
+		    (path.len == n || path.ptr[n] == '/'))
+			return true;
+	}
+	return false;
+}
+
+/* Which granted identity the request names, or the only one. */
+static const struct pol_grant *
+imds_select(const struct pol *p, struct srv_conn *c,
+    const struct pol_result *r, bool *several)
+{
+	const struct pol_grant *found = NULL;
+	const struct pol_identity *id;
+	const struct pol_str *f;
+	uint32_t i, n = 0;
+
+	*several = false;
+	for (i = 0; i < r->ngrants; i++) {
+		id = &p->identities[r->grants[i].identity];
+		if (c->host && !id->host_token)
+			continue;
+		if (c->sel_kind != SEL_NONE) {
+			f = c->sel_kind == SEL_CLIENT_ID ? &id->client_id
+			    : c->sel_kind == SEL_OBJECT_ID ? &id->object_id
+							   : &id->resource_id;
+			if (f->len == 0 || strcasecmp(f->s, c->sel) != 0)
+				continue;
+		}
+		found = &r->grants[i];
+		n++;
+	}
+	if (c->sel_kind == SEL_NONE && n > 1) {
+		*several = true;
+		return NULL;
+	}
+	return found;
+}
+
+static void
+imds_waited(struct tok_waiter *w, const struct tok_result *r)
+{
+	struct srv_conn *c = (struct srv_conn *)(void *)((char *)w -
+	    offsetof(struct srv_conn, waiter));
+	struct imds *m = c->upstream;
+	const struct pol *p = *m->cfg.policy;
+	const struct podcache_entry *e = podcache_still(m->cfg.cache, &c->pod);
+	const struct pol_identity *id;
+
+	c->upstream = NULL;
+	if (e == NULL || c->identity >= p->nidentities) {
+		/* The pod went (or the policy changed) while we waited. */
+		imds_audit(m, c, NULL, NULL, NULL, "pod_gone", 400, 0, "");
+		imds_error(c, 400, "invalid_request", "Identity not found", 0);
+		return;
+	}
+	id = &p->identities[c->identity];
+	imds_audit(m, c, e, id->name.s, NULL, r->status == 200 ? "served"
+	    : "upstream_error", r->status, r->status == 200 ? r->tok->expires_on
+	    : 0, r->audit_code ? r->audit_code : r->error);
+	if (r->status == 200)
+		imds_send_token(m, c, r->tok, id);
+	else
+		imds_error(c, r->status, r->error ? r->error : "server_error",
+		    r->error_desc ? r->error_desc : "podid: upstream failed",
+		    r->retry_after_s);
+}
+
+/* The identity is chosen: the token, now or after the upstream. */
+static void
+imds_fetch(struct imds *m, struct srv_conn *c, const struct podcache_entry *e,
+    const struct pol_grant *g)
+{
+	const struct pol *p = *m->cfg.policy;
+	const struct pol_identity *id = &p->identities[g->identity];
+	const struct tok_token *tok;
+	struct tok_req pod;
+
+	memset(&pod, 0, sizeof(pod));
+	snprintf(pod.pod_ns, sizeof(pod.pod_ns), "%s", e->ns);
+	snprintf(pod.pod_name, sizeof(pod.pod_name), "%s", e->name);
+	snprintf(pod.pod_uid, sizeof(pod.pod_uid), "%s", e->uid);
+	snprintf(pod.pod_sa, sizeof(pod.pod_sa), "%s", e->sa);
+	c->identity = g->identity;
+	c->waiter.done = imds_waited;
+	c->upstream = m;
+	switch (tokcache_get(m->cfg.tokens, id, c->resource, c->resource_len,
+	    &pod, &c->waiter, &tok)) {
+	case TOK_HIT:
+		c->upstream = NULL;
+		imds_audit(m, c, e, id->name.s, p->rules[g->rule].name.s,
+		    "served", 200, tok->expires_on, "cache");
+		imds_send_token(m, c, tok, id);
+		return;
+	case TOK_WAIT:
+		srv_wait(c, m->cfg.token_wait_ms);
+		return;
+	default:
+		c->upstream = NULL;
+		imds_audit(m, c, e, id->name.s, p->rules[g->rule].name.s,
+		    "busy", 503, 0, "token_cache_full");
+		imds_error(c, 503, "service_unavailable",
+		    "podid: token cache busy", 2);
+	}
+}
+
+/* The pod is known: what does the policy give it? */
+static void
+imds_grant(struct imds *m, struct srv_conn *c, const struct podcache_entry *e)
+{
+	const struct pol *p = *m->cfg.policy;
+	const struct pol_grant *g;
+	bool several;
+
+	if (e->grants.verdict == POL_EXCEPTION && !c->host) {
+		imds_proxy(m, c);
+		return;
+	}
+	if (p == NULL || e->grants.verdict != POL_GRANT ||
+	    (g = imds_select(p, c, &e->grants, &several)) == NULL) {
+		several = p && e->grants.verdict == POL_GRANT && several;
+		imds_audit(m, c, e, NULL, NULL, several ? "several_identities"
+		    : "no_identity", 400, 0, "");
+		imds_error(c, 400, "invalid_request", several
+		    ? "Multiple user assigned identities exist, please specify "
+		      "the clientId / resourceId of the identity in the token "
+		      "request"
+		    : "Identity not found", 0);
+		return;
+	}
+	imds_fetch(m, c, e, g);
+}
+
+/* Finds the calling pod (by address, or by name for hosts). */
+static void
+imds_resolve(struct imds *m, struct srv_conn *c)
+{
+	const struct podcache_entry *e = NULL;
+	uint64_t now = loop_now_ms(m->loop);
+	struct http_slice ns, name;
+
+	if (c->host) {
+		ns = http_header(&c->req, "podns");
+		name = http_header(&c->req, "podname");
+		e = podcache_by_name(m->cfg.cache, ns.ptr, ns.len, name.ptr,
+		    name.len);
+		if (e == NULL) {
+			imds_park(m, c, 0);
+			return;
+		}
+		podcache_ref(m->cfg.cache, e, &c->pod);
+		imds_grant(m, c, e);
+		return;
+	}
+	switch (podcache_resolve(m->cfg.cache, &c->peer, now, &e)) {
+	case PODCACHE_FOUND:
+		podcache_ref(m->cfg.cache, e, &c->pod);
+		imds_grant(m, c, e);
+		return;
+	case PODCACHE_QUARANTINED:
+		imds_park(m, c, podcache_quarantine_until(m->cfg.cache,
+		    &c->peer) + 1);
+		return;
+	case PODCACHE_AMBIGUOUS:
+		m->st.ambiguous++;
+		imds_audit(m, c, NULL, NULL, NULL, "ambiguous_ip", 503, 0, "");
+		imds_error(c, 503, "service_unavailable",
+		    "podid: two pods claim this address", 2);
+		return;
+	default:
+		imds_park(m, c, 0);
+	}
+}
+
+/* One query parameter into dst; 0 absent, 1 present, < 0 error. */
+static int
+imds_param(struct srv_conn *c, const char *name, char *dst, size_t len,
+    size_t *outlen)
+{
+	int rc = http_query_get(c->req.query, name, dst, len);
+
+	if (rc == HTTP_ERR_QUERY_ABSENT)
+		return 0;
+	if (rc < 0)
+		return rc;
+	*outlen = (size_t)rc;
+	return 1;
+}
+
+/* IMDS's checks on the query; false when already answered. */
+static bool
+imds_query(struct srv_conn *c)
+{
+	static const char *const sels[] = { "client_id", "object_id",
+		"msi_res_id", "mi_res_id" };
+	static const int kinds[] = { SEL_CLIENT_ID, SEL_OBJECT_ID,
+		SEL_RESOURCE_ID, SEL_RESOURCE_ID };
+	char ver[32];
+	size_t n = 0;
+	int rc, i, nsel = 0;
+
+	if ((rc = http_query_check(c->req.query)) < 0)
+		goto bad;
+	if (!c->host) {
+		if ((rc = imds_param(c, "api-version", ver, sizeof(ver), &n)) < 0)
+			goto bad;
+		if (rc == 0 || strcmp(ver, "2018-02-01") < 0) {
+			imds_error(c, 400, "invalid_request", rc == 0
+			    ? "Required query variable 'api-version' is missing"
+			    : "Invalid 'api-version' requested", 0);
+			return false;
+		}
+	}
+	rc = imds_param(c, "resource", c->resource, sizeof(c->resource),
+	    &c->resource_len);
+	if (rc <= 0 || c->resource_len == 0) {
+		imds_error(c, 400, "invalid_request",
+		    "Required query variable 'resource' is missing", 0);
+		return false;
+	}
+	c->sel_kind = SEL_NONE;
+	for (i = 0; i < 4; i++) {
+		if ((rc = imds_param(c, sels[i], c->sel, sizeof(c->sel), &n)) < 0)
+			goto bad;
+		if (rc == 1 && n > 0) {
+			c->sel_kind = kinds[i];
+			nsel++;
+		}
+	}
+	if (nsel > 1) {
+		imds_error(c, 400, "invalid_request", "Only one of client_id, "
+		    "object_id and msi_res_id may be given", 0);
+		return false;
+	}
+	if (nsel == 1) /* the one that was set is in c->sel: find it again */
+		for (i = 0; i < 4; i++)
+			if (imds_param(c, sels[i], c->sel, sizeof(c->sel), &n) == 1 &&
+			    n > 0)
+				break;
+	return true;
+bad:
+	imds_error(c, 400, "invalid_request", http_strerror(rc), 0);
+	return false;
+}
+
+static void
+imds_token_route(struct imds *m, struct srv_conn *c)
+{
+	struct http_slice md = http_header(&c->req, "Metadata");
+
+	/* A probe without the header is answered at once. */
+	if (!c->host && (http_header_count(&c->req, "Metadata") != 1 ||
+	    md.len != 4 || memcmp(md.ptr, "true", 4) != 0)) {
+		imds_error(c, 400, "invalid_request",
+		    "Required metadata header not specified", 0);
+		return;
+	}
+	if (http_header_count(&c->req, "X-Forwarded-For") > 0) {
+		imds_error(c, 400, "invalid_request",
+		    "Requests with X-Forwarded-For are not accepted", 0);
+		return;
+	}
+	if (c->host && (!c->local || http_header_count(&c->req, "podns") != 1 ||
+	    http_header_count(&c->req, "podname") != 1)) {
+		imds_error(c, c->local ? 400 : 403, "invalid_request", c->local
+		    ? "missing 'podname' and 'podns' from request header"
+		    : "podid: /host/token/ is for callers on the node", 0);
+		return;
+	}
+	if (!imds_query(c))
+		return;
+	c->park_deadline = 0;
+	if (c->host)
+		m->st.host_tokens++;
+	imds_resolve(m, c);
+}
+
+/* ---- the other routes ------------------------------------------------ */
+
+static void
+imds_ready(struct imds *m, struct srv_conn *c)
+{
+	const struct kube_stats *ks = m->cfg.kube ? kube_stats(m->cfg.kube)
+						  : NULL;
+	bool pol = *m->cfg.policy != NULL, synced = ks == NULL || ks->synced;
+	char body[512];
+	int n;
+
+	n = snprintf(body, sizeof(body),
+	    "{\"ready\":%s,\"policy\":%s,\"pods_synced\":%s,\"detail\":\"%s\"}",
+	    pol && synced ? "true" : "false", pol ? "true" : "false",
+	    synced ? "true" : "false",
+	    m->cfg.ready_detail ? m->cfg.ready_detail : "");
+	srv_respond(c, pol && synced ? 200 : 503, JSON_CT, NULL, body,
+	    (size_t)n);
+}
+
+/* A /metadata route that is not the token: exception pods and allowed
+ * routes go to the node's IMDS; the rest is refused. */
+static void
+imds_metadata_route(struct imds *m, struct srv_conn *c)
+{
+	const struct podcache_entry *e = NULL;
+
+	if (podcache_resolve(m->cfg.cache, &c->peer, loop_now_ms(m->loop),
+		&e) == PODCACHE_FOUND &&
+	    e->grants.verdict == POL_EXCEPTION) {
+		imds_proxy(m, c);
+		return;
+	}
+	if (imds_route_allowed(*m->cfg.policy, c->req.path)) {
+		imds_proxy(m, c);
+		return;
+	}
+	srv_respond(c, 403, JSON_CT, NULL,
+	    "{\"error\":\"podid: this IMDS route is not allowed by the policy\"}",
+	    64);
+}
+
+static void
+imds_request(struct srv_conn *c, void *arg)
+{
+	struct imds *m = arg;
+	enum http_route route = http_route(c->req.path);
+
+	c->route = (int)route;
+	c->host = false;
+	c->parked = false;
+	c->upstream = NULL;
+	c->resource_len = 0;
+	switch (route) {
+	case HTTP_ROUTE_TOKEN:
+		imds_token_route(m, c);
+		return;
+	case HTTP_ROUTE_HOST_TOKEN:
+		c->host = true;
+		imds_token_route(m, c);
+		return;
+	case HTTP_ROUTE_HEALTHZ:
+		srv_respond(c, 200, JSON_CT, NULL, "{\"status\":\"ok\"}", 15);
+		return;
+	case HTTP_ROUTE_READYZ:
+		imds_ready(m, c);
+		return;
+	case HTTP_ROUTE_METADATA:
+		imds_metadata_route(m, c);
+		return;
+	case HTTP_ROUTE_INVALID:
+	case HTTP_ROUTE_TOKEN_LIKE:
+		imds_error(c, 400, "invalid_request", "Invalid request", 0);
+		return;
+	default:
+		srv_respond(c, 404, JSON_CT, NULL, "{\"error\":\"Not found\"}", 21);
+	}
+}
+
+static void
+imds_timeout(struct srv_conn *c, void *arg)
+{
+	struct imds *m = arg;
+
+	if (c->parked) {
+		park_unlink(m, c);
+		imds_resolve(m, c); /* once more: may park again, or answer */
+		return;
+	}
+	if (c->upstream == m) {
+		tokcache_cancel(m->cfg.tokens, &c->waiter);
+		c->upstream = NULL;
+		imds_audit(m, c, NULL, NULL, NULL, "upstream_timeout", 503, 0,
+		    "timeout");
+		imds_error(c, 503, "service_unavailable",
+		    "podid: the token is still being fetched", 2);
+		return;
+	}
+	if (c->upstream != NULL) {
+		struct imds_proxy *p = c->upstream;
+
+		hclient_close(&p->hc);
+		p->busy = false;
+		c->upstream = NULL;
+		imds_error(c, 504, "server_error",
+		    "podid: the node's IMDS did not answer in time", 0);
+	}
+}
+
+static void
+imds_abort(struct srv_conn *c, void *arg)
+{
+	struct imds *m = arg;
+
+	park_unlink(m, c);
+	if (c->upstream == m)
+		tokcache_cancel(m->cfg.tokens, &c->waiter);
+	else if (c->upstream != NULL)
+		((struct imds_proxy *)c->upstream)->c = NULL;
+	c->upstream = NULL;
+}
+
+struct server_handler
+imds_server_handler(struct imds *m)
+{
+	struct server_handler h = { imds_request, imds_timeout, imds_abort, m };
+
+	return h;
+}
+
+struct imds *
+imds_new(struct loop *loop, const struct imds_config *cfg)
+{
+	struct imds *m;
+	unsigned i;
+
+	/* Start-up sizing: the object and its proxy slots. */
+	if ((m = calloc(1, sizeof(*m))) == NULL ||
+	    (m->proxies = calloc(LIM_IMDS_PROXY_SLOTS, sizeof(*m->proxies))) ==
+		NULL) {
+		free(m);
+		return NULL;
+	}
+	m->loop = loop;
+	m->cfg = *cfg;
+	for (i = 0; i < LIM_IMDS_PROXY_SLOTS; i++) {
+		m->proxies[i].m = m;
+		hclient_init(&m->proxies[i].hc, loop, NULL, m->proxies[i].rbuf,
+		    sizeof(m->proxies[i].rbuf));
+	}
+	return m;
+}
+
+void
+imds_bind(struct imds *m, struct server *s)
+{
+	m->srv = s;
+}
+
+void
+imds_free(struct imds *m)
+{
+	unsigned i;
+
+	if (m == NULL)
+		return;
+	for (i = 0; i < LIM_IMDS_PROXY_SLOTS; i++)
+		hclient_close(&m->proxies[i].hc);
+	free(m->proxies);
+	free(m);
+}
+
+void
+imds_stats(const struct imds *m, struct imds_stats *out)
+{
+	*out = m->st;
+}
