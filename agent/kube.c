@@ -50,8 +50,8 @@ struct kube {
 	char reqbuf[LIM_KUBE_REQUEST_BYTES];
 	int status;
 	uint64_t retry_after_ms;
-	bool relist; /* the watch said 410: list again */
-	bool resync; /* an event was lost: list again */
+	bool relist; /* a 410: list again; kept until a list completes */
+	bool resync; /* an event was lost: likewise */
 	/* List body, or watch lines: one buffer. */
 	char *body;
 	size_t bodylen;
@@ -351,7 +351,8 @@ kube_retry(struct loop *l, struct loop_timer *t, void *arg)
 
 	(void)l;
 	(void)t;
-	if (k->relist || !k->st.synced || k->rv[0] == '\0')
+	/* A list cut short is no list: its resourceVersion is not a start. */
+	if (k->relist || k->resync || !k->st.synced || k->rv[0] == '\0')
 		kube_list_page(k);
 	else
 		kube_watch(k);
@@ -371,6 +372,23 @@ kube_backoff(struct kube *k)
 	log_debug("kube: retrying in %llu ms", (unsigned long long)ms);
 }
 
+/*
+ * Lists again from the first page: at once the first time, with backoff
+ * when it repeats (continue tokens that keep expiring, a server that
+ * keeps saying 410), so the API server is never hammered.
+ */
+static void
+kube_relist(struct kube *k)
+{
+	k->relist = true;
+	k->state = KUBE_BACKOFF; /* kube_list_page begins a new list */
+	if (k->failures == 0) {
+		k->failures++;
+		kube_list_page(k);
+	} else
+		kube_backoff(k);
+}
+
 static void
 kube_list_page(struct kube *k)
 {
@@ -380,7 +398,6 @@ kube_list_page(struct kube *k)
 		/* A new list: whatever it lacks leaves the cache after. */
 		podcache_sync_begin(k->cache);
 		k->cont[0] = '\0';
-		k->relist = k->resync = false;
 		k->st.lists++;
 	}
 	k->state = KUBE_LISTING;
@@ -569,6 +586,7 @@ kube_synced(struct kube *k)
 	k->st.synced = true;
 	k->st.synced_ms = k->st.last_event_ms = loop_now_ms(k->loop);
 	k->failures = 0;
+	k->relist = k->resync = false;
 	log_info("kube: listed the pods of node %s at resourceVersion %s "
 	    "(%u gone since the last list)", k->cfg.node, k->rv, gone);
 	if (k->hooks.synced != NULL)
@@ -603,21 +621,14 @@ kube_done(struct hclient *hc, int err, void *arg)
 	if (err != 0 && err != HCLIENT_E_ABORT)
 		log_warnx("kube: %s: %s", k->req == KUBE_REQ_LIST ? "list"
 		    : "watch", hclient_strerror(hc, ebuf, sizeof(ebuf)));
-	if (k->relist || k->resync) {
-		/* Start over with a list, at once the first time. */
-		k->state = KUBE_BACKOFF;
-		if (k->failures == 0) {
-			k->failures++;
-			kube_list_page(k);
-		} else
-			kube_backoff(k);
+	if (k->req == KUBE_REQ_WATCH && (k->relist || k->resync)) {
+		kube_relist(k); /* the stream said so */
 		return;
 	}
 	if (err == 0 && k->status == 410) {
-		k->relist = true;
+		/* A watch too old, or a list's continue token expired. */
 		k->st.relists_410++;
-		k->state = KUBE_BACKOFF;
-		kube_list_page(k);
+		kube_relist(k);
 		return;
 	}
 	if (err == 0 && k->status != 200) {
