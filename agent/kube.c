@@ -445,31 +445,37 @@ kube_head(struct hclient *hc, const struct httpc_resp *resp, void *arg)
 	k->retry_after_ms = secs * 1000;
 }
 
-/* A pod event: into the cache, then to the hook. */
+/*
+ * A pod event: into the cache, then to the hook.  refused is 0, or the
+ * kobj error that kept the pod from being decoded whole.
+ */
 static void
 kube_apply(struct kube *k, enum kobj_ev type, const struct kobj_pod *pod,
-    bool refused)
+    int refused)
 {
 	const struct podcache_entry *e = NULL;
 	uint64_t now = loop_now_ms(k->loop);
 	int rc = 0;
 
-	if (type == KOBJ_EV_DELETED || refused) {
+	if (type == KOBJ_EV_DELETED || refused != 0) {
 		/* A pod we cannot describe is dropped: fail closed. */
 		podcache_remove(k->cache, pod->uid, now);
-		if (refused) {
+		if (refused != 0) {
 			k->st.refused_pods++;
-			log_warnx("kube: pod %s/%s refused: cannot be decoded",
-			    pod->ns, pod->name);
+			log_warnx("kube: pod %s/%s refused: %s", pod->ns,
+			    pod->name, kobj_strerror(refused));
 		}
 	} else if ((rc = podcache_upsert(k->cache, pod,
 			k->policy ? *k->policy : NULL, now)) != 0) {
 		k->st.refused_pods++;
 		podcache_remove(k->cache, pod->uid, now);
+		if (rc != PODCACHE_E_FULL) /* the cache logs a full table */
+			log_warnx("kube: pod %s/%s refused by the cache: %s",
+			    pod->ns, pod->name, podcache_strerror(rc));
 	} else
 		e = podcache_by_uid(k->cache, pod->uid);
 	if (k->hooks.change != NULL)
-		k->hooks.change(k, refused ? KOBJ_EV_DELETED : type, pod, e,
+		k->hooks.change(k, refused != 0 ? KOBJ_EV_DELETED : type, pod, e,
 		    k->hooks.arg);
 }
 
@@ -485,7 +491,7 @@ kube_event(struct kube *k, const char *line, size_t len)
 	if (rc != 0 && k->ev.pod.uid[0] != '\0' &&
 	    (k->ev.type == KOBJ_EV_ADDED || k->ev.type == KOBJ_EV_MODIFIED ||
 		k->ev.type == KOBJ_EV_DELETED)) {
-		kube_apply(k, k->ev.type, &k->ev.pod, true);
+		kube_apply(k, k->ev.type, &k->ev.pod, rc);
 		return 0;
 	}
 	if (rc != 0) {
@@ -496,6 +502,10 @@ kube_event(struct kube *k, const char *line, size_t len)
 	}
 	if (k->ev.type == KOBJ_EV_ERROR) {
 		if (kobj_status_is_gone(&k->ev.status)) {
+			log_info("kube: watch from resourceVersion %s expired "
+			    "(%.*s): listing again", k->rv,
+			    (int)k->ev.status.message_len,
+			    k->ev.status.message ? k->ev.status.message : "");
 			k->relist = true;
 			k->st.relists_410++;
 		} else
@@ -512,7 +522,7 @@ kube_event(struct kube *k, const char *line, size_t len)
 		return 0;
 	}
 	k->st.events++;
-	kube_apply(k, k->ev.type, &k->ev.pod, false);
+	kube_apply(k, k->ev.type, &k->ev.pod, 0);
 	return 0;
 }
 
@@ -571,7 +581,7 @@ kube_list_done(struct kube *k)
 	}
 	k->st.list_pages++;
 	while ((rc = kobj_list_next(&k->list, &k->pod)) != 0)
-		kube_apply(k, KOBJ_EV_ADDED, &k->pod, rc < 0);
+		kube_apply(k, KOBJ_EV_ADDED, &k->pod, rc < 0 ? rc : 0);
 	memcpy(k->rv, k->list.rv, sizeof(k->rv));
 	memcpy(k->cont, k->list.cont, sizeof(k->cont));
 	return 0;
@@ -594,21 +604,36 @@ kube_synced(struct kube *k)
 	kube_watch(k);
 }
 
-static void
-kube_log_status(struct kube *k)
+/*
+ * The message of the Status an error answer carries, for the log: sets
+ * *msg (into the body buffer, valid until the next request) and returns
+ * its length, at most 200; 0 and "" when the body is no Status.
+ */
+static int
+kube_status_msg(struct kube *k, const char **msg)
 {
 	struct json_doc doc;
 	struct kobj_status st = { 0 };
-	int rc = -1;
 
-	if (k->bodylen > 0 && json_parse(&doc, k->body, k->bodylen, k->toks,
-	    LIM_KOBJ_EVENT_TOKENS) == 0)
-		rc = kobj_status_decode(&doc, 0, &st);
+	*msg = "";
+	/* json_parse returns the number of tokens: > 0 is success. */
+	if (k->bodylen == 0 || json_parse(&doc, k->body, k->bodylen, k->toks,
+	    LIM_KOBJ_EVENT_TOKENS) <= 0 ||
+	    kobj_status_decode(&doc, 0, &st) != 0 || st.message == NULL)
+		return 0;
+	*msg = st.message;
+	return st.message_len > 200 ? 200 : (int)st.message_len;
+}
+
+static void
+kube_log_status(struct kube *k)
+{
+	const char *msg;
+	int n = kube_status_msg(k, &msg);
+
 	log_warnx("kube: %s answered %d%s%.*s",
 	    k->req == KUBE_REQ_LIST ? "list" : "watch", k->status,
-	    rc == 0 && st.message ? ": " : "",
-	    rc == 0 && st.message ? (int)(st.message_len > 200 ? 200 : st.message_len) : 0,
-	    rc == 0 && st.message ? st.message : "");
+	    n > 0 ? ": " : "", n, msg);
 }
 
 /* Every request ends here: decide what comes next. */
@@ -616,7 +641,9 @@ static void
 kube_done(struct hclient *hc, int err, void *arg)
 {
 	struct kube *k = arg;
+	const char *msg;
 	char ebuf[160];
+	int n;
 
 	if (err != 0 && err != HCLIENT_E_ABORT)
 		log_warnx("kube: %s: %s", k->req == KUBE_REQ_LIST ? "list"
@@ -627,6 +654,10 @@ kube_done(struct hclient *hc, int err, void *arg)
 	}
 	if (err == 0 && k->status == 410) {
 		/* A watch too old, or a list's continue token expired. */
+		n = kube_status_msg(k, &msg);
+		log_info("kube: %s answered 410%s%.*s%s: listing again",
+		    k->req == KUBE_REQ_LIST ? "list" : "watch",
+		    n > 0 ? " (" : "", n, msg, n > 0 ? ")" : "");
 		k->st.relists_410++;
 		kube_relist(k);
 		return;

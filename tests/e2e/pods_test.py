@@ -423,16 +423,21 @@ def run_list(fake, name, args=(), timeout_s=10, ca=None, token_file=None):
     return rc, (p.dumps[-1] if p.dumps else None), err, p
 
 
-def converge(sc, p, fake, what, timeout=10, stream=True):
-    """Asserts podid's change stream and then a dump reach the fake's set.
+def converge(sc, p, fake, what, timeout=10, stream=True, refused=()):
+    """Asserts podid's change stream and then a dump reach the fake's set
+    (less the pods named in refused, which podid must not show).
 
     Retries until a deadline: the fake's set is read again each time, so a
     change still in flight only delays the answer."""
     deadline = time.monotonic() + timeout
     want = got = None
+
+    def expected():
+        return {u: r for u, r in fake.expected().items()
+                if r["name"] not in refused}
     if stream:
         while True:
-            want, got = fake.expected(), p.view_copy()
+            want, got = expected(), p.view_copy()
             if got == want:
                 break
             if time.monotonic() >= deadline:
@@ -440,7 +445,7 @@ def converge(sc, p, fake, what, timeout=10, stream=True):
                     what, "no dump yet" if got is None else diff(want, got)))
             time.sleep(0.05)
     while True:
-        want = fake.expected()
+        want = expected()
         d = p.dump(max(0.2, min(2, deadline - time.monotonic())))
         got = d["pods"] if d else None
         if got == want:
@@ -577,6 +582,18 @@ def watch_changes(sc):
     for i in (1, 5, 7):
         f.delete(specs[i]["namespace"], specs[i]["name"])
     converge(sc, p, f, "deletes")
+    # A pod podid cannot describe (podIP is not podIPs[0]) is refused:
+    # kept out of the cache, reported, and taken once it is whole.
+    bad = {"name": "odd", "ip": "10.244.9.2",
+           "merge": {"status": {"podIP": "10.244.9.3"}}}
+    f.add(bad)
+    converge(sc, p, f, "a malformed pod", refused={"odd"})
+    sc.check(re.search(r"pod default/odd refused: status.podIP or podIPs "
+                       r"malformed or inconsistent", p.stderr()),
+             "the refusal is logged with its reason: %s" % p.stderr()[-300:])
+    del bad["merge"]
+    f.add(bad)
+    converge(sc, p, f, "the malformed pod made whole")
     # Bookmarks: the RV moves without events; podid follows it.
     rv = f.ctl("POST", "/bump", {"n": 7})["rv"]
     sc.check(wait_for(lambda: (lambda d: d and d["rv"] == str(rv))(
@@ -613,6 +630,12 @@ def gone_scenario(sc, mode):
     sc.check(wait_for(lambda: f.state()["list_requests"] == 2, 5),
              "%s: compaction while watching relists" % mode)
     converge(sc, p, f, "%s: after compaction" % mode)
+    why = {"event": r"watch from resourceVersion \d+ expired \(too old "
+           r"resource version: \d+ \(\d+\)\): listing again",
+           "http": r"watch answered 410 \(too old resource version: \d+ "
+           r"\(\d+\)\): listing again"}[mode]
+    sc.check(re.search(why, p.stderr()), "%s: the relist is logged with "
+             "its reason: %s" % (mode, p.stderr()[-400:]))
     # Deleted while podid was away: only the relist can tell.
     p.proc.send_signal(signal.SIGSTOP)
     try:
@@ -706,6 +729,8 @@ def continue_expired(sc):
     time.sleep(max(0, 2 - (time.monotonic() - t0)))  # a window to count in
     n = f.state()["list_requests"]
     sc.check(n <= 16, "%d list requests in 2 s: no backoff" % n)
+    sc.check("list answered 410 (The provided continue parameter is too "
+             "old" in p.stderr(), "the expired continue token is logged")
     sc.check(not p.dumps, "no dump from an incomplete list")
     f.scenario(continue_ttl_ms=300000)
     converge(sc, p, f, "once continue tokens last", timeout=40)
@@ -863,6 +888,8 @@ def unauthorized(sc):
     sc.check(wait_for(lambda: f.state()["counts"].get("unauthorized", 0) >= 2,
                       5), "podid was refused twice")
     sc.check(not p.dumps, "no dump with a refused token")
+    sc.check("list answered 401: Unauthorized" in p.stderr(),
+             "the 401 is logged with its Status")
     with open(tf + ".tmp", "w") as fp:
         fp.write(TOKEN + "\n")
     os.replace(tf + ".tmp", tf)
@@ -896,7 +923,10 @@ def server_errors(sc):
                                           "retry_after": 1})
     p = Podid(f, "5xx")
     converge(sc, p, f, "after two 429s", timeout=15)
-    delays = [int(x) for x in re.findall(r"retrying in (\d+) ms", p.stderr())]
+    err = p.stderr()
+    sc.check("list answered 429: Too many requests, please try again "
+             "later." in err, "the Status message is logged: %s" % err[:300])
+    delays = [int(x) for x in re.findall(r"retrying in (\d+) ms", err)]
     sc.check(len(delays) == 2 and min(delays) >= 1000,
              "Retry-After: 1 honoured: delays %s" % delays)
     f.scenario(fail_next_n_requests_with={"n": 3, "code": 500})
@@ -904,6 +934,8 @@ def server_errors(sc):
     f.add(pod(2))
     f.delete(pod(0)["namespace"], pod(0)["name"])
     converge(sc, p, f, "after three 500s", timeout=15)
+    sc.check("watch answered 500: Internal error occurred: injected" in
+             p.stderr(), "the 500's Status message is logged")
     st = f.state()
     sc.check(st["counts"].get("injected_failure") == 5,
              "5 injected failures, %s" % st["counts"].get("injected_failure"))
