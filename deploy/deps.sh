@@ -18,4 +18,10 @@ if [ -n "$missing" ]; then
 	# shellcheck disable=SC2086
 	apt-get install -y -qq --no-install-recommends $missing >/dev/null
 fi
+# The unmodified Azure SDK for JS, exactly as pinned in its package-lock.json.
+node_dir=$(dirname "$0")/../tests/e2e/node
+if [ ! -d "$node_dir/node_modules/@azure/identity" ]; then
+	echo "deps: npm ci in tests/e2e/node"
+	(cd "$node_dir" && npm ci --no-audit --no-fund)
+fi
 echo "deps: all present"
