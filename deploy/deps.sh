@@ -4,9 +4,11 @@
 # that already has everything is left alone (no apt-get update).
 set -eu
 pkgs="make gcc clang libclang-rt-14-dev re2c libbearssl-dev libjsmn-dev
- libcap-ng-dev iptables conntrack iproute2 curl openssl python3 nodejs npm
+ libcap-ng-dev iptables conntrack iproute2 curl openssl python3 nodejs
  wrk nginx-light valgrind cppcheck clang-tidy clang-format"
 missing=""
+# Debian's npm only where no npm came with nodejs (NodeSource's has one).
+command -v npm >/dev/null 2>&1 || pkgs="$pkgs npm"
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' ||
 		missing="$missing $p"
