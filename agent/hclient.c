@@ -88,6 +88,26 @@ hc_finish(struct hclient *hc, bool reusable)
 		cb->done(hc, 0, arg);
 }
 
+/*
+ * A TLS failure rc as the error it is: a socket error is a failed connect
+ * while connecting and an i/o error after (a reset: the peer closed); an
+ * end without close_notify is the peer closing; the rest is TLS.
+ */
+static void
+hc_fail_tls(struct hclient *hc, int rc)
+{
+	int e = hc->tls->sys_errno;
+
+	if (rc == TLS_ERR_SYS && hc->state == HC_CONNECTING)
+		hc_fail(hc, HCLIENT_E_CONNECT, e);
+	else if (rc == TLS_ERR_SYS)
+		hc_fail(hc, e == ECONNRESET ? HCLIENT_E_CLOSED : HCLIENT_E_IO, e);
+	else if (rc == TLS_ERR_EOF)
+		hc_fail(hc, HCLIENT_E_CLOSED, rc);
+	else
+		hc_fail(hc, HCLIENT_E_TLS, rc);
+}
+
 static void
 hc_timeout(struct loop *loop, struct loop_timer *t, void *arg)
 {
@@ -279,10 +299,10 @@ hc_read_end(struct hclient *hc, ssize_t n)
 		hc_finish(hc, false);
 		return;
 	}
-	if (n == 0 || n == TLS_ERR_EOF || n == -ECONNRESET)
-		hc_fail(hc, HCLIENT_E_CLOSED, n == 0 ? 0 : (int)-n);
-	else if (hc->tls != NULL && n != -EAGAIN && n < -1000)
-		hc_fail(hc, HCLIENT_E_TLS, (int)n);
+	if (n == 0 || n == -ECONNRESET)
+		hc_fail(hc, HCLIENT_E_CLOSED, (int)-n);
+	else if (hc->tls != NULL && n < -1000)
+		hc_fail_tls(hc, (int)n);
 	else
 		hc_fail(hc, HCLIENT_E_IO, (int)-n);
 }
@@ -332,8 +352,10 @@ hc_send(struct hclient *hc)
 		if (n == -EAGAIN)
 			return true;
 		if (n < 0) {
-			hc_fail(hc, hc->tls && n < -1000 ? HCLIENT_E_TLS
-							 : HCLIENT_E_IO, (int)-n);
+			if (hc->tls != NULL && n < -1000)
+				hc_fail_tls(hc, (int)n);
+			else
+				hc_fail(hc, HCLIENT_E_IO, (int)-n);
 			return false;
 		}
 		hc->outoff += (size_t)n;
@@ -392,8 +414,7 @@ hc_io(struct loop *loop, int fd, uint32_t revents, void *arg)
 	(void)loop;
 	(void)fd;
 	if (hc->tls != NULL && (rc = tls_conn_pump(hc->tls)) != 0) {
-		hc_fail(hc, rc == TLS_ERR_SYS ? HCLIENT_E_CONNECT : HCLIENT_E_TLS,
-		    rc == TLS_ERR_SYS ? hc->tls->sys_errno : rc);
+		hc_fail_tls(hc, rc);
 		return;
 	}
 	if (hc->state == HC_CONNECTING && !hc_connected(hc, revents))
@@ -425,7 +446,10 @@ hclient_strerror(const struct hclient *hc, char *buf, size_t len)
 	int e = -hc->err;
 	const char *name = e > 0 && e <= 9 ? hc_err_names[e] : "no error";
 
-	if (hc->err == HCLIENT_E_CONNECT || hc->err == HCLIENT_E_IO ||
+	/* detail: an errno (> 0), or TLS_ERR_EOF for a peer closing. */
+	if (hc->err == HCLIENT_E_CLOSED && hc->detail == TLS_ERR_EOF)
+		snprintf(buf, len, "%s without TLS close_notify", name);
+	else if (hc->err == HCLIENT_E_CONNECT || hc->err == HCLIENT_E_IO ||
 	    (hc->err == HCLIENT_E_CLOSED && hc->detail))
 		snprintf(buf, len, "%s: %s", name, strerror(hc->detail));
 	else if (hc->err == HCLIENT_E_TLS)

@@ -464,6 +464,11 @@ def clean(sc, p, fake, allowed=()):
     sc.check(not v, "violations.log: %s" % v[:5])
     with p.cond:
         sc.check(not p.problems, "podid output: %s" % p.problems[:5])
+    # The fake always listens: no connect fails; every error has a name.
+    err = p.stderr()
+    odd = re.findall(r".*(?:connect: |Unknown error|unknown tls error).*",
+                     err)
+    sc.check(not odd, "podid's errors misnamed: %s" % odd[:3])
     st = fake.state()
     sc.check(st["internal_errors"] == 0, "the fake hit its own bugs")
 
