@@ -48,6 +48,9 @@ struct kube {
 	/* The request in flight and what came back. */
 	enum kube_req req;
 	char reqbuf[LIM_KUBE_REQUEST_BYTES];
+	size_t reqlen;
+	uint64_t idle_ms;
+	bool reused; /* sent on a kept-alive connection */
 	int status;
 	uint64_t retry_after_ms;
 	bool relist; /* a 410: list again; kept until a list completes */
@@ -315,6 +318,27 @@ kube_token_timer(struct loop *l, struct loop_timer *t, void *arg)
 
 static const struct hclient_cb kube_cb;
 
+/* Sends the request in reqbuf (again); returns 0 or -1 (logged). */
+static int
+kube_transmit(struct kube *k)
+{
+	uint64_t reused = k->hc.reused;
+	char ebuf[128];
+
+	k->status = 0;
+	k->retry_after_ms = 0;
+	k->bodylen = 0;
+	if (hclient_request(&k->hc, (struct sockaddr *)&k->cfg.addr,
+	    k->cfg.addrlen, k->cfg.host, k->reqbuf, k->reqlen, k->idle_ms,
+	    &kube_cb, k) != 0) {
+		log_warnx("kube: %s", hclient_strerror(&k->hc, ebuf,
+		    sizeof(ebuf)));
+		return -1;
+	}
+	k->reused = k->hc.reused != reused;
+	return 0;
+}
+
 static int
 kube_send(struct kube *k, enum kube_req req, const char *target,
     uint64_t idle_ms)
@@ -324,24 +348,15 @@ kube_send(struct kube *k, enum kube_req req, const char *target,
 		{ HTTPC_STR("Accept"), HTTPC_STR("application/json") },
 	};
 	int n;
-	char ebuf[128];
 
 	n = httpc_req_format(k->reqbuf, sizeof(k->reqbuf), "GET",
 	    k->cfg.hostport, target, hdrs, 2, 0);
 	if (n < 0)
 		return n;
 	k->req = req;
-	k->status = 0;
-	k->retry_after_ms = 0;
-	k->bodylen = 0;
-	if (hclient_request(&k->hc, (struct sockaddr *)&k->cfg.addr,
-	    k->cfg.addrlen, k->cfg.host, k->reqbuf, (size_t)n, idle_ms,
-	    &kube_cb, k) != 0) {
-		log_warnx("kube: %s", hclient_strerror(&k->hc, ebuf,
-		    sizeof(ebuf)));
-		return -1;
-	}
-	return 0;
+	k->reqlen = (size_t)n;
+	k->idle_ms = idle_ms;
+	return kube_transmit(k);
 }
 
 static void
@@ -636,6 +651,18 @@ kube_log_status(struct kube *k)
 	    n > 0 ? ": " : "", n, msg);
 }
 
+/*
+ * Whether a failed request only met a kept-alive connection the server
+ * had closed meanwhile (it may close one at any time, as a watch ends):
+ * then it went out on a reused connection and nothing came back.
+ */
+static bool
+kube_is_stale_conn(const struct kube *k, int err)
+{
+	return k->reused && k->status == 0 && (err == HCLIENT_E_CLOSED ||
+	    err == HCLIENT_E_IO || err == HCLIENT_E_TLS);
+}
+
 /* Every request ends here: decide what comes next. */
 static void
 kube_done(struct hclient *hc, int err, void *arg)
@@ -645,6 +672,17 @@ kube_done(struct hclient *hc, int err, void *arg)
 	char ebuf[160];
 	int n;
 
+	if (kube_is_stale_conn(k, err)) {
+		/* No failure: the same GET at once, on a new connection. */
+		log_debug("kube: %s: kept-alive connection gone (%s): sending "
+		    "again on a new one", k->req == KUBE_REQ_LIST ? "list"
+		    : "watch", hclient_strerror(hc, ebuf, sizeof(ebuf)));
+		if (k->req == KUBE_REQ_WATCH)
+			lines_reset(&k->lines);
+		if (kube_transmit(k) != 0)
+			kube_backoff(k);
+		return;
+	}
 	if (err != 0 && err != HCLIENT_E_ABORT)
 		log_warnx("kube: %s: %s", k->req == KUBE_REQ_LIST ? "list"
 		    : "watch", hclient_strerror(hc, ebuf, sizeof(ebuf)));

@@ -473,6 +473,11 @@ def clean(sc, p, fake, allowed=()):
     sc.check(st["internal_errors"] == 0, "the fake hit its own bugs")
 
 
+def warnings(p, what):
+    """podid's warning lines about what ("watch", "list")."""
+    return re.findall(r"podid: warning: kube: %s: .*" % what, p.stderr())
+
+
 def new_watch(fake, before, timeout=5):
     """Waits for a watch request after `before` watches, now active."""
     return wait_for(lambda: (lambda st: st["watch_requests"] > before and
@@ -761,6 +766,9 @@ def disconnects(sc):
     sc.check(wait_for(lambda: f.watch_rvs() == want, 5),
              "watches resumed from the last RV: want %s got %s" % (
                  want, f.watch_rvs()))
+    # The server closing a connection as a watch ends is no failure.
+    sc.check(not warnings(p, "watch"), "clean ends logged as failures: %s"
+             % warnings(p, "watch")[:2])
     f.scenario(disconnect_after_events=None)
     d = p.dump()
     rv = d and d["rv"]
@@ -806,6 +814,8 @@ def chunking(sc):
         nxt += 2
         converge(sc, p, f, "%s" % s, timeout=15)
     sc.check(f.state()["list_requests"] == 1, "no relist")
+    sc.check(not warnings(p, "watch"), "clean ends logged as failures: %s"
+             % warnings(p, "watch")[:2])
     clean(sc, p, f)
     p.stop()
     f.stop()
