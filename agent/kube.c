@@ -51,6 +51,8 @@ struct kube {
 	size_t reqlen;
 	uint64_t idle_ms;
 	bool reused; /* sent on a kept-alive connection */
+	bool too_big; /* the list page did not fit the body or the tokens */
+	unsigned page; /* pods asked per list page: halved while too big */
 	int status;
 	uint64_t retry_after_ms;
 	bool relist; /* a 410: list again; kept until a list completes */
@@ -328,6 +330,7 @@ kube_transmit(struct kube *k)
 	k->status = 0;
 	k->retry_after_ms = 0;
 	k->bodylen = 0;
+	k->too_big = false;
 	if (hclient_request(&k->hc, (struct sockaddr *)&k->cfg.addr,
 	    k->cfg.addrlen, k->cfg.host, k->reqbuf, k->reqlen, k->idle_ms,
 	    &kube_cb, k) != 0) {
@@ -417,7 +420,7 @@ kube_list_page(struct kube *k)
 	}
 	k->state = KUBE_LISTING;
 	if (kube_list_target(target, sizeof(target), k->cfg.node,
-	    k->cfg.page_size, k->cont) < 0 ||
+	    k->page, k->cont) < 0 ||
 	    kube_send(k, KUBE_REQ_LIST, target, LIM_KUBE_LIST_IDLE_MS) != 0) {
 		k->state = KUBE_BACKOFF;
 		kube_backoff(k);
@@ -553,8 +556,10 @@ kube_body(struct hclient *hc, const char *data, size_t len, void *arg)
 	if (k->req == KUBE_REQ_LIST || k->status != 200) {
 		/* A list page, or an error's Status: kept whole. */
 		if (len > LIM_KOBJ_EVENT_BYTES - k->bodylen) {
-			log_warnx("kube: response larger than %u bytes",
-			    LIM_KOBJ_EVENT_BYTES);
+			k->too_big = k->req == KUBE_REQ_LIST && k->status == 200;
+			if (!k->too_big)
+				log_warnx("kube: response larger than %u bytes",
+				    LIM_KOBJ_EVENT_BYTES);
 			return -1;
 		}
 		memcpy(k->body + k->bodylen, data, len);
@@ -590,6 +595,10 @@ kube_list_done(struct kube *k)
 	k->body[k->bodylen] = '\0';
 	rc = kobj_list_decode(k->body, k->bodylen, k->toks,
 	    LIM_KOBJ_EVENT_TOKENS, &k->list);
+	if (rc == JSON_E_NOMEM) {
+		k->too_big = true; /* more pods than tokens: fewer a page */
+		return -1;
+	}
 	if (rc != 0) {
 		log_warnx("kube: undecodable pod list (%s)", kobj_strerror(rc));
 		return -1;
@@ -652,6 +661,27 @@ kube_log_status(struct kube *k)
 }
 
 /*
+ * A list page larger than one event may be (bytes or JSON tokens) cannot
+ * be decoded: ask for half as many pods a page from now on, down to one.
+ * Returns false when pages are one pod already.
+ */
+static bool
+kube_smaller_pages(struct kube *k)
+{
+	if (k->page <= 1) {
+		log_warnx("kube: one pod is larger than %u bytes or %u JSON "
+		    "tokens: cannot list", LIM_KOBJ_EVENT_BYTES,
+		    LIM_KOBJ_EVENT_TOKENS);
+		return false;
+	}
+	log_warnx("kube: a list page of %u pods is larger than %u bytes or "
+	    "%u JSON tokens: asking for %u a page", k->page,
+	    LIM_KOBJ_EVENT_BYTES, LIM_KOBJ_EVENT_TOKENS, k->page / 2);
+	k->page /= 2;
+	return true;
+}
+
+/*
  * Whether a failed request only met a kept-alive connection the server
  * had closed meanwhile (it may close one at any time, as a watch ends):
  * then it went out on a reused connection and nothing came back.
@@ -708,12 +738,15 @@ kube_done(struct hclient *hc, int err, void *arg)
 		return;
 	}
 	if (k->req == KUBE_REQ_LIST) {
-		if (err != 0 || kube_list_done(k) != 0)
-			kube_backoff(k);
-		else if (k->cont[0] != '\0')
-			kube_list_page(k);
+		if (err == 0 && kube_list_done(k) == 0) {
+			if (k->cont[0] != '\0')
+				kube_list_page(k);
+			else
+				kube_synced(k);
+		} else if (k->too_big && kube_smaller_pages(k))
+			kube_list_page(k); /* the same page, fewer pods */
 		else
-			kube_synced(k);
+			kube_backoff(k);
 		return;
 	}
 	/* A watch ended: at its timeout (err 0) or dropped.  Resume. */
@@ -754,6 +787,7 @@ kube_new(struct loop *loop, const struct kube_config *cfg,
 	}
 	k->loop = loop;
 	k->cfg = *cfg;
+	k->page = cfg->page_size > 0 ? cfg->page_size : LIM_KUBE_PAGE_PODS;
 	k->cache = cache;
 	k->policy = policy;
 	if (hooks != NULL)

@@ -560,6 +560,42 @@ def plain_list(sc):
 
 
 @scenario
+def large_pages(sc):
+    """Pages too large for podid's buffers (JSON tokens, then bytes) are
+    asked for again with half as many pods, until they fit."""
+    f = Fake("large").wait()
+    f.add(*[pod(i) for i in range(240)])
+    rc, d, err, p = run_list(f, "large-tokens", ["--page-size", "240",
+                                                 "--max-pods", "1000"])
+    want = f.expected()
+    sc.check(rc == 0 and d is not None and d["pods"] == want,
+             "240 pods a page: exit %s: %s" % (rc, err[-300:] if d is None
+                                               else diff(want, d["pods"])))
+    sc.check("a list page of 240 pods is larger than" in err and
+             "asking for 120 a page" in err, "the smaller pages are "
+             "logged: %s" % err[-300:])
+    limits = [urllib.parse.parse_qs(r["query"])["limit"][0]
+              for r in f.state()["recent_requests"]]
+    sc.check(limits == ["240", "120", "120"], "limits asked: %s" % limits)
+    # Two pods of 1.2 MB each: a page of both is over 2 MiB.
+    for r in list(want.values()):
+        f.delete(r["namespace"], r["name"])
+    big = "x" * (1200 << 10)
+    f.add({"name": "big-1", "annotations": {"note": big}, "ip": "10.3.0.1"},
+          {"name": "big-2", "annotations": {"note": big}, "ip": "10.3.0.2"},
+          {"name": "small", "ip": "10.3.0.3"})
+    rc, d, err, p = run_list(f, "large-bytes", ["--page-size", "3"])
+    want = f.expected()
+    sc.check(rc == 0 and d is not None and d["pods"] == want,
+             "1.2 MB pods: exit %s: %s" % (rc, err[-300:] if d is None
+                                           else diff(want, d["pods"])))
+    sc.check("asking for 1 a page" in err, "pages of one pod: %s" %
+             err[-300:])
+    sc.check(not f.violations(), "violations.log: %s" % f.violations()[:5])
+    f.stop()
+
+
+@scenario
 def watch_changes(sc):
     """Watch: adds, modifies (labels, phase, deletionTimestamp), deletes,
     bookmarks carrying the resourceVersion forward."""
@@ -572,6 +608,12 @@ def watch_changes(sc):
     specs.update({i: pod(i) for i in range(4, 9)})
     f.add(*[specs[i] for i in range(4, 9)])
     converge(sc, p, f, "adds")
+    # Scheduled without an IP, then running with one; IPv6 only.
+    late = {"name": "late", "namespace": "shop", "phase": "Pending"}
+    f.add(late, {"name": "six", "ips": ["fd00:10:244:1::7"]})
+    converge(sc, p, f, "a pod without an IP, an IPv6-only pod")
+    f.add(dict(late, phase="Running", ip="10.244.8.8"))
+    converge(sc, p, f, "the IP assigned")
     uid0 = p.view_copy() and [u for u, r in p.view_copy().items()
                               if r["name"] == "pod-000"][0]
     n_ev = len(p.events)
