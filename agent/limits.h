@@ -100,6 +100,27 @@
 #define LIM_TOK_REFRESH_BEFORE_S 300u	 /* refresh this long before expiry */
 #define LIM_TOK_MIN_VALID_S	 60u	 /* never hand out a token closer to expiry */
 
+/* ---- tokcache and imdsc (agent/tokcache.c, agent/imdsc.c) ---- */
+#define LIM_TOK_SLOTS_MAX		4096u	/* largest token cache accepted (slots) */
+#define LIM_TOK_REFRESH_RETRY_S		30u	/* s before a failed or fruitless refresh is tried again */
+/* The node's IMDS, identity category: 20 requests/s and 5 concurrent. */
+#define LIM_IMDS_CONCURRENCY		5u	/* requests in flight (connections) */
+#define LIM_IMDS_RATE_PER_S		20u	/* requests sent in any 1000 ms */
+#define LIM_IMDS_QUEUE			128u	/* fetches waiting: a connection, the rate, a retry */
+#define LIM_IMDSC_ATTEMPTS		4u	/* requests per fetch, the first included */
+#define LIM_IMDSC_BACKOFF_MS		1000u	/* first retry delay (ms), doubled per retry */
+#define LIM_IMDS_RETRY_BUDGET_MS	10000u	/* ms after a fetch began: no retry past it */
+#define LIM_IMDSC_ATTEMPT_MS		5000u	/* ms without progress before a request fails */
+#define LIM_IMDSC_RETRY_AFTER_S		5u	/* Retry-After (s) of our 503 when IMDS gave none */
+#define LIM_IMDSC_RETRY_AFTER_MAX_S	3600u	/* larger Retry-After values are cut to this (s) */
+#define LIM_IMDSC_REQUEST_BYTES		4096u	/* one request head (two 512-byte fields encoded) */
+#define LIM_IMDSC_RECV_BYTES		8192u	/* receive buffer per connection: head, one read */
+#define LIM_IMDSC_BODY_BYTES		16384u	/* one response body (a LIM_TOK_TOKEN_BYTES token) */
+#define LIM_IMDSC_JSON_TOKENS		64u	/* JSON tokens of one response body */
+#define LIM_IMDSC_ERROR_BYTES		63u	/* IMDS "error" code kept for the pod */
+#define LIM_IMDSC_ERROR_DESC_BYTES	511u	/* IMDS "error_description" kept for the pod */
+/* ---- end tokcache and imdsc ---- */
+
 /* Command-line tools' own loops (podid pods, selftest). */
 #define LIM_LOOP_FDS_CMD	 256u /* fd slots */
 #define LIM_LOOP_TIMERS_CMD	 64u  /* pending timers */
