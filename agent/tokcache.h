@@ -38,8 +38,8 @@ struct tok_token {
 	size_t access_len;
 	int64_t expires_on, not_before, issued_at; /* issued_at: our clock */
 	char resource[LIM_TOK_RESOURCE_BYTES + 1];
-	char token_type[16];			   /* "Bearer" */
-	char client_id[40];			   /* echo; "" when unknown */
+	char token_type[16]; /* "Bearer" */
+	char client_id[40];  /* echo; "" when unknown */
 };
 
 /*
@@ -48,8 +48,8 @@ struct tok_token {
  */
 struct tok_req {
 	enum pol_kind kind;
-	char identity[64];			     /* policy name, for logs */
-	char client_id[40];			     /* may be "" (managed) */
+	char identity[64];  /* policy name, for logs */
+	char client_id[40]; /* may be "" (managed) */
 	char resource_id[LIM_TOK_RESOURCE_BYTES + 1]; /* managed, may be "" */
 	char tenant[256], authority[256];
 	char resource[LIM_TOK_RESOURCE_BYTES + 1];
@@ -69,7 +69,7 @@ struct tok_result {
 	int status;
 	unsigned retry_after_s;
 	const struct tok_token *tok;
-	const char *error;	/* IMDS error code: "invalid_request", ... */
+	const char *error;      /* IMDS error code: "invalid_request", ... */
 	const char *error_desc; /* its description for the pod */
 	const char *audit_code; /* upstream's own code, for the audit line */
 };
@@ -106,9 +106,9 @@ struct tok_waiter {
 };
 
 enum tok_get {
-	TOK_HIT,   /* *out holds a valid token now */
-	TOK_WAIT,  /* w is queued: done follows */
-	TOK_FULL,  /* every slot busy fetching: answer 503 */
+	TOK_HIT,    /* *out holds a valid token now */
+	TOK_WAIT,   /* w is queued: done follows */
+	TOK_FULL,   /* every slot busy fetching: answer 503 */
 	TOK_FAILED, /* the fetch could not start: answer 503 */
 	TOK_INVALID /* no key: a field over its limit, a NUL, no pod: 400 */
 };
@@ -134,15 +134,15 @@ struct tokcache_stats {
  * TOK_FAILED); fetchers may be NULL (none yet, see tokcache_set_fetcher).
  * Returns NULL with errno EINVAL or ENOMEM.
  */
-struct tokcache *tokcache_new(struct loop *, unsigned nslots,
-    const struct tok_fetcher fetchers[4]);
+struct tokcache *tokcache_new(
+    struct loop *, unsigned nslots, const struct tok_fetcher fetchers[4]);
 
 /*
  * Sets the fetcher of kind (copied), for fetchers made after the cache
  * because they need it (imdsc_new).  Only while no fetch of that kind runs.
  */
-void tokcache_set_fetcher(struct tokcache *, enum pol_kind kind,
-    const struct tok_fetcher *);
+void tokcache_set_fetcher(
+    struct tokcache *, enum pol_kind kind, const struct tok_fetcher *);
 
 /*
  * Cancels running fetches, wipes every token and frees the cache (NULL is
@@ -178,8 +178,8 @@ void tokcache_cancel(struct tokcache *, struct tok_waiter *w);
  * points to need only live during the call.  Every waiter's done runs
  * before it returns.  An unknown or stale handle is counted and ignored.
  */
-void tokcache_fetched(struct tokcache *, uint32_t handle,
-    const struct tok_result *);
+void tokcache_fetched(
+    struct tokcache *, uint32_t handle, const struct tok_result *);
 
 /*
  * After a policy swap: drops (and wipes) the tokens of identities the new
