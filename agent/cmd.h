@@ -16,4 +16,7 @@ int cmd_policy(int argc, char **argv);
 /* podid pods: agent/cmd_pods.c */
 int cmd_pods(int argc, char **argv);
 
+/* podid run: agent/cmd_run.c */
+int cmd_run(int argc, char **argv);
+
 #endif

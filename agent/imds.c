@@ -341,6 +341,22 @@ imds_select(const struct pol *p, struct srv_conn *c,
 	return found;
 }
 
+/* Does the pod still have identity i (after a wait, a policy swap)? */
+static bool
+imds_still_granted(const struct pol *p, const struct podcache_entry *e,
+    uint32_t i)
+{
+	uint32_t k;
+
+	if (p == NULL || i >= p->nidentities ||
+	    e->grants.verdict != POL_GRANT)
+		return false;
+	for (k = 0; k < e->grants.ngrants; k++)
+		if (e->grants.grants[k].identity == i)
+			return true;
+	return false;
+}
+
 static void
 imds_waited(struct tok_waiter *w, const struct tok_result *r)
 {
@@ -352,14 +368,15 @@ imds_waited(struct tok_waiter *w, const struct tok_result *r)
 	const struct pol_identity *id;
 
 	c->upstream = NULL;
-	if (e == NULL || c->identity >= p->nidentities) {
-		/* The pod went (or the policy changed) while we waited. */
-		imds_audit(m, c, NULL, NULL, NULL, "pod_gone", 400, 0, "");
+	if (e == NULL || !e->live || !imds_still_granted(p, e, c->identity)) {
+		/* The pod went, stopped, or lost the identity meanwhile. */
+		imds_audit(m, c, e, NULL, NULL, "pod_gone", 400, 0, "");
 		imds_error(c, 400, "invalid_request", "Identity not found", 0);
 		return;
 	}
 	id = &p->identities[c->identity];
-	imds_audit(m, c, e, id->name.s, NULL, r->status == 200 ? "served"
+	imds_audit(m, c, e, id->name.s, p->rules[c->rule].name.s,
+	    r->status == 200 ? "served"
 	    : "upstream_error", r->status, r->status == 200 ? r->tok->expires_on
 	    : 0, r->audit_code ? r->audit_code : r->error);
 	if (r->status == 200)
@@ -386,7 +403,8 @@ imds_fetch(struct imds *m, struct srv_conn *c, const struct podcache_entry *e,
 	snprintf(pod.pod_uid, sizeof(pod.pod_uid), "%s", e->uid);
 	snprintf(pod.pod_sa, sizeof(pod.pod_sa), "%s", e->sa);
 	c->identity = g->identity;
-	c->waiter.done = imds_waited;
+	c->rule = g->rule;
+	tokcache_waiter_init(&c->waiter, imds_waited);
 	c->upstream = m;
 	switch (tokcache_get(m->cfg.tokens, id, c->resource, c->resource_len,
 	    &pod, &c->waiter, &tok)) {
@@ -398,6 +416,13 @@ imds_fetch(struct imds *m, struct srv_conn *c, const struct podcache_entry *e,
 		return;
 	case TOK_WAIT:
 		srv_wait(c, m->cfg.token_wait_ms);
+		return;
+	case TOK_INVALID:
+		c->upstream = NULL;
+		imds_audit(m, c, e, id->name.s, p->rules[g->rule].name.s,
+		    "invalid", 400, 0, "invalid_request");
+		imds_error(c, 400, "invalid_request",
+		    "podid: the resource or identity is not acceptable", 0);
 		return;
 	default:
 		c->upstream = NULL;

@@ -89,7 +89,7 @@
 #define LIM_SRV_WRITE_MS	10000u	       /* a response must be taken in */
 #define LIM_SRV_LOCAL_ADDRS	16u	       /* node addresses for /host/token/ */
 #define LIM_IMDS_PARK_MS	2000u	       /* unknown pod: wait for its event */
-#define LIM_IMDS_TOKEN_WAIT_MS	15000u	       /* wait for an upstream token */
+#define LIM_IMDS_TOKEN_WAIT_MS	20000u	       /* wait for an upstream token (> retry budget + one attempt) */
 #define LIM_IMDS_PROXY_SLOTS	8u	       /* requests proxied to IMDS at once */
 #define LIM_IMDS_RETRY_AFTER_S	1u	       /* Retry-After on 503 for parking */
 

@@ -2,9 +2,11 @@
  * podid: one binary, several subcommands.
  *	podid policy check|explain|fmt ...	the policy language, offline
  *	podid pods [--watch] ...		the node's pods, from the API server
+ *	podid run --policy FILE ...		the node agent
  * Each subcommand lives in agent/cmd_<name>.c and returns the exit status.
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -17,6 +19,7 @@ struct main_cmd {
 };
 
 static const struct main_cmd main_cmds[] = {
+	{ "run", cmd_run, "run the node agent (the IMDS endpoint for pods)" },
 	{ "policy", cmd_policy, "check, explain or format policy files" },
 	{ "pods", cmd_pods, "this node's pods and what the policy grants each" },
 };
@@ -48,6 +51,8 @@ main(int argc, char **argv)
 {
 	size_t i;
 
+	/* A peer gone mid-write is an error to handle, not a reason to die. */
+	signal(SIGPIPE, SIG_IGN);
 	if (argc < 2) {
 		main_usage(stderr);
 		return CMD_USAGE;

@@ -49,6 +49,7 @@ struct srv_conn {
 	struct srv_conn *park_next, *park_prev;
 	bool parked;
 	uint32_t identity; /* index into the policy, during a token wait */
+	uint32_t rule;	   /* the rule that granted it */
 	char resource[LIM_TOK_RESOURCE_BYTES + 1];
 	size_t resource_len;
 	char sel[LIM_HTTP_PARAM_VALUE_BYTES + 1]; /* identity selector */

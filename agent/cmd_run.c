@@ -1,0 +1,372 @@
+/*
+ * podid run: the node agent.  Everything is sized here, once: the policy
+ * slots (the running one and a spare to load the next into), the pod
+ * cache, the watch, the token cache and its fetchers, the listener and
+ * its connection slots.  Then one loop runs until SIGTERM or SIGINT;
+ * SIGHUP reloads the policy (a broken one never replaces a working one).
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <ifaddrs.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent/cmd.h"
+#include "agent/imds.h"
+#include "agent/imdsc.h"
+#include "agent/kube.h"
+#include "agent/limits.h"
+#include "agent/log.h"
+#include "agent/server.h"
+
+static const char run_usage[] =
+    "usage: podid run --policy FILE [--listen ADDR:PORT] [--imds-endpoint URL]\n"
+    "                 [--max-connections N] [--max-pods N] [--token-slots N]\n"
+    "                 [--kube-api URL] [--kube-token-file FILE]\n"
+    "                 [--kube-ca-file FILE] [--node NAME] [--host-ip IP]...\n"
+    "                 [--log-level LEVEL] [--log-format json|text]\n"
+    "\n"
+    "Runs the node agent: answers pods' IMDS token requests (reached through\n"
+    "the DNAT rule) for the identities --policy grants them. Defaults:\n"
+    "--listen 0.0.0.0:2579, --imds-endpoint http://169.254.169.254,\n"
+    "--max-connections 256, --max-pods 512, --token-slots 256. SIGHUP\n"
+    "reloads the policy.\n";
+
+struct run_opts {
+	const char *policy, *listen, *imds, *api, *token, *ca, *node;
+	unsigned max_conns, max_pods, token_slots;
+	struct in6_addr local[LIM_SRV_LOCAL_ADDRS];
+	unsigned nlocal;
+	bool json;
+	enum log_level level;
+};
+
+struct run {
+	struct run_opts o;
+	struct loop *loop;
+	struct pol_slot slots[2];
+	int running; /* index of the running slot, -1 before the first */
+	const struct pol *policy;
+	struct podcache *cache;
+	struct kube *kube;
+	struct tokcache *tokens;
+	struct imdsc *imdsc;
+	struct imds *imds;
+	struct server *srv;
+	struct pem_anchors anchors;
+	char ready_detail[256];
+};
+
+static int
+run_local_addr(struct run_opts *o, const char *s)
+{
+	struct in6_addr a;
+	struct in_addr v4;
+
+	memset(&a, 0, sizeof(a));
+	if (inet_pton(AF_INET, s, &v4) == 1) {
+		a.s6_addr[10] = a.s6_addr[11] = 0xff;
+		memcpy(&a.s6_addr[12], &v4, 4);
+	} else if (inet_pton(AF_INET6, s, &a) != 1)
+		return -1;
+	if (o->nlocal == LIM_SRV_LOCAL_ADDRS)
+		return -1;
+	o->local[o->nlocal++] = a;
+	return 0;
+}
+
+/* The node's own addresses, for /host/token/: at start, once. */
+static void
+run_local_ifaddrs(struct run_opts *o)
+{
+	struct ifaddrs *ifa, *i;
+	char buf[INET6_ADDRSTRLEN];
+
+	if (getifaddrs(&ifa) == -1)
+		return;
+	for (i = ifa; i != NULL; i = i->ifa_next) {
+		if (i->ifa_addr == NULL)
+			continue;
+		if (i->ifa_addr->sa_family == AF_INET)
+			inet_ntop(AF_INET,
+			    &((struct sockaddr_in *)(void *)i->ifa_addr)->sin_addr,
+			    buf, sizeof(buf));
+		else if (i->ifa_addr->sa_family == AF_INET6)
+			inet_ntop(AF_INET6,
+			    &((struct sockaddr_in6 *)(void *)i->ifa_addr)->sin6_addr,
+			    buf, sizeof(buf));
+		else
+			continue;
+		(void)run_local_addr(o, buf);
+	}
+	freeifaddrs(ifa);
+}
+
+static int
+run_parse(int argc, char **argv, struct run_opts *o)
+{
+	static const struct option longopts[] = {
+		{ "policy", required_argument, NULL, 'p' },
+		{ "listen", required_argument, NULL, 'L' },
+		{ "imds-endpoint", required_argument, NULL, 'i' },
+		{ "max-connections", required_argument, NULL, 'C' },
+		{ "max-pods", required_argument, NULL, 'm' },
+		{ "token-slots", required_argument, NULL, 'S' },
+		{ "kube-api", required_argument, NULL, 'a' },
+		{ "kube-token-file", required_argument, NULL, 't' },
+		{ "kube-ca-file", required_argument, NULL, 'c' },
+		{ "node", required_argument, NULL, 'n' },
+		{ "host-ip", required_argument, NULL, 'H' },
+		{ "log-level", required_argument, NULL, 'l' },
+		{ "log-format", required_argument, NULL, 'f' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int ch, lvl;
+
+	memset(o, 0, sizeof(*o));
+	o->listen = "0.0.0.0:2579";
+	o->imds = "http://169.254.169.254";
+	o->max_conns = LIM_SRV_CONNS_DEFAULT;
+	o->max_pods = LIM_PODCACHE_PODS_DEFAULT;
+	o->token_slots = LIM_TOK_SLOTS_DEFAULT;
+	o->json = true;
+	o->level = LOG_LVL_INFO;
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'p': o->policy = optarg; break;
+		case 'L': o->listen = optarg; break;
+		case 'i': o->imds = optarg; break;
+		case 'C': o->max_conns = (unsigned)strtoul(optarg, NULL, 10); break;
+		case 'm': o->max_pods = (unsigned)strtoul(optarg, NULL, 10); break;
+		case 'S': o->token_slots = (unsigned)strtoul(optarg, NULL, 10); break;
+		case 'a': o->api = optarg; break;
+		case 't': o->token = optarg; break;
+		case 'c': o->ca = optarg; break;
+		case 'n': o->node = optarg; break;
+		case 'H':
+			if (run_local_addr(o, optarg) == -1)
+				return -1;
+			break;
+		case 'l':
+			if ((lvl = log_level_parse(optarg)) < 0)
+				return -1;
+			o->level = (enum log_level)lvl;
+			break;
+		case 'f':
+			if (strcmp(optarg, "json") != 0 && strcmp(optarg, "text") != 0)
+				return -1;
+			o->json = strcmp(optarg, "json") == 0;
+			break;
+		default: return -1;
+		}
+	}
+	if (o->policy == NULL || o->max_conns == 0 ||
+	    o->max_conns > LIM_SRV_CONNS_MAX || o->max_pods == 0 ||
+	    o->max_pods > LIM_PODCACHE_PODS_MAX || o->token_slots == 0)
+		return -1;
+	return optind == argc ? 0 : -1;
+}
+
+/* Every diagnostic of a failed load, one log line each, GNU form. */
+static void
+run_log_diags(const struct pol_slot *s)
+{
+	uint32_t i;
+
+	for (i = 0; i < s->diags.n; i++)
+		log_warnx("policy: %s:%u:%u: %s: %s", s->file.name,
+		    s->diags.v[i].pos.line, s->diags.v[i].pos.col,
+		    s->diags.v[i].sev == DSL_ERROR ? "error" : "warning",
+		    s->diags.v[i].msg);
+}
+
+/*
+ * Loads the policy into the spare slot; on success it becomes the running
+ * one and the cache and tokens follow it.  On failure nothing changes.
+ */
+static int
+run_load_policy(struct run *r)
+{
+	struct pol_options opt = { .files_fatal = true };
+	int spare = r->running == 0 ? 1 : 0;
+	struct pol_slot *s = &r->slots[spare];
+
+	if (pol_slot_load(s, r->o.policy, &opt, false) != 0) {
+		run_log_diags(s);
+		snprintf(r->ready_detail, sizeof(r->ready_detail),
+		    "the policy on disk does not load (%u errors); the running "
+		    "one stays", s->diags.errors);
+		log_warnx("policy: %s does not load; %s", r->o.policy,
+		    r->running < 0 ? "nothing to serve" : "keeping the running one");
+		return -1;
+	}
+	run_log_diags(s); /* warnings */
+	r->policy = &s->pol;
+	r->running = spare;
+	r->ready_detail[0] = '\0';
+	if (r->cache != NULL)
+		podcache_repolicy(r->cache, r->policy);
+	if (r->tokens != NULL)
+		tokcache_repolicy(r->tokens, r->policy);
+	log_info("policy: %s loaded: %u identities, %u bindings, %u exceptions",
+	    r->o.policy, r->policy->nidentities, r->policy->nbindings,
+	    r->policy->nexceptions);
+	return 0;
+}
+
+static void
+run_signal(struct loop *l, int signo, void *arg)
+{
+	struct run *r = arg;
+
+	if (signo == SIGHUP) {
+		(void)run_load_policy(r);
+		return;
+	}
+	log_info("signal %d: stopping", signo);
+	loop_stop(l);
+}
+
+static void
+run_pod_change(struct kube *k, enum kobj_ev ev, const struct kobj_pod *pod,
+    const struct podcache_entry *e, void *arg)
+{
+	struct run *r = arg;
+
+	(void)k;
+	(void)ev;
+	(void)pod;
+	if (e != NULL && r->imds != NULL)
+		imds_pod_changed(r->imds, e);
+}
+
+/* Sizes and wires everything, in dependency order. */
+static int
+run_setup(struct run *r, struct kube_config *kc)
+{
+	struct kube_hooks hooks = { run_pod_change, NULL, r };
+	struct server_config sc;
+	struct imds_config ic;
+	struct tok_fetcher f;
+	char hostport[128];
+	int n;
+
+	memset(&sc, 0, sizeof(sc));
+	memset(&ic, 0, sizeof(ic));
+	if (server_parse_addr(r->o.listen, &sc.listen, &sc.listen_len) == -1 ||
+	    imdsc_endpoint(r->o.imds, &ic.imds_addr, &ic.imds_len, hostport,
+		sizeof(hostport)) != 0) {
+		log_warnx("run: bad --listen or --imds-endpoint");
+		return CMD_CONFIG;
+	}
+	if ((n = pem_anchors_load(&r->anchors, kc->ca_file)) < 0) {
+		log_warnx("run: CA file %s: %s", kc->ca_file, pem_strerror(n));
+		return CMD_CONFIG;
+	}
+	if ((r->loop = loop_new(LIM_LOOP_FDS, LIM_LOOP_TIMERS)) == NULL ||
+	    (r->cache = podcache_new(r->o.max_pods,
+		 LIM_PODCACHE_QUARANTINE_MS)) == NULL ||
+	    (r->kube = kube_new(r->loop, kc, &r->anchors, r->cache, &r->policy,
+		 &hooks)) == NULL ||
+	    (r->tokens = tokcache_new(r->loop, r->o.token_slots, NULL)) == NULL ||
+	    (r->imdsc = imdsc_new(r->loop, (struct sockaddr *)&ic.imds_addr,
+		 ic.imds_len, hostport, r->tokens)) == NULL)
+		return CMD_FAIL;
+	f = imdsc_fetcher(r->imdsc);
+	tokcache_set_fetcher(r->tokens, POL_MANAGED, &f);
+	ic.policy = &r->policy;
+	ic.cache = r->cache;
+	ic.tokens = r->tokens;
+	ic.kube = r->kube;
+	ic.park_ms = LIM_IMDS_PARK_MS;
+	ic.token_wait_ms = LIM_IMDS_TOKEN_WAIT_MS;
+	ic.ready_detail = r->ready_detail;
+	if ((r->imds = imds_new(r->loop, &ic)) == NULL)
+		return CMD_FAIL;
+	sc.max_conns = r->o.max_conns;
+	sc.header_ms = LIM_SRV_HEADER_MS;
+	sc.idle_ms = LIM_SRV_IDLE_MS;
+	sc.write_ms = LIM_SRV_WRITE_MS;
+	sc.local = r->o.local;
+	sc.nlocal = r->o.nlocal;
+	{
+		struct server_handler h = imds_server_handler(r->imds);
+
+		if ((r->srv = server_new(r->loop, &sc, &h)) == NULL) {
+			log_warn("run: listen on %s", r->o.listen);
+			return CMD_FAIL;
+		}
+	}
+	imds_bind(r->imds, r->srv);
+	loop_signal(r->loop, SIGTERM, run_signal, r);
+	loop_signal(r->loop, SIGINT, run_signal, r);
+	loop_signal(r->loop, SIGHUP, run_signal, r);
+	return CMD_OK;
+}
+
+static void
+run_teardown(struct run *r)
+{
+	server_free(r->srv);
+	imds_free(r->imds);
+	tokcache_free(r->tokens); /* cancels through the fetchers: first */
+	imdsc_free(r->imdsc);
+	kube_free(r->kube);
+	podcache_free(r->cache);
+	if (r->loop != NULL)
+		loop_free(r->loop);
+	pem_anchors_free(&r->anchors);
+	pol_slot_free(&r->slots[0]);
+	pol_slot_free(&r->slots[1]);
+}
+
+int
+cmd_run(int argc, char **argv)
+{
+	struct pol_slot_limits lim = { LIM_POLICY_FILE_BYTES,
+		LIM_POLICY_AST_BYTES, LIM_POLICY_BYTES, LIM_POLICY_TOKEN_BYTES,
+		LIM_POLICY_VALUES, LIM_POLICY_DIAGS };
+	static struct run r;
+	struct kube_config kc;
+	char err[256];
+	int rc;
+
+	if (argc > 1 && strcmp(argv[1], "--help") == 0) {
+		fputs(run_usage, stdout);
+		return CMD_OK;
+	}
+	if (run_parse(argc, argv, &r.o) == -1) {
+		fputs(run_usage, stderr);
+		return CMD_USAGE;
+	}
+	log_init(r.o.level, r.o.json);
+	run_local_ifaddrs(&r.o);
+	if (kube_config_init(&kc, r.o.api, r.o.token, r.o.ca, r.o.node, err,
+	    sizeof(err)) == -1) {
+		log_warnx("run: %s", err);
+		return CMD_CONFIG;
+	}
+	r.running = -1;
+	if (pol_slot_new(&r.slots[0], &lim) == -1 ||
+	    pol_slot_new(&r.slots[1], &lim) == -1)
+		fatal("run: policy memory");
+	if (run_load_policy(&r) != 0) {
+		run_teardown(&r);
+		return CMD_CONFIG;
+	}
+	if ((rc = run_setup(&r, &kc)) != CMD_OK) {
+		if (rc == CMD_FAIL)
+			log_warn("run: start-up");
+		run_teardown(&r);
+		return rc;
+	}
+	log_info("run: listening on %s for node %s", r.o.listen, kc.node);
+	if (kube_start(r.kube) != 0 || loop_run(r.loop) != 0)
+		rc = CMD_FAIL;
+	run_teardown(&r);
+	return rc;
+}
