@@ -100,8 +100,10 @@ hc_fail_tls(struct hclient *hc, int rc)
 
 	if (rc == TLS_ERR_SYS && hc->state == HC_CONNECTING)
 		hc_fail(hc, HCLIENT_E_CONNECT, e);
+	else if (rc == TLS_ERR_SYS && e == ECONNRESET)
+		hc_fail(hc, HCLIENT_E_CLOSED, e);
 	else if (rc == TLS_ERR_SYS)
-		hc_fail(hc, e == ECONNRESET ? HCLIENT_E_CLOSED : HCLIENT_E_IO, e);
+		hc_fail(hc, HCLIENT_E_IO, e);
 	else if (rc == TLS_ERR_EOF)
 		hc_fail(hc, HCLIENT_E_CLOSED, rc);
 	else

@@ -50,8 +50,8 @@ struct kube {
 	char reqbuf[LIM_KUBE_REQUEST_BYTES];
 	size_t reqlen;
 	uint64_t idle_ms;
-	bool reused; /* sent on a kept-alive connection */
-	bool too_big; /* the list page did not fit the body or the tokens */
+	bool reused;   /* sent on a kept-alive connection */
+	bool too_big;  /* the list page did not fit the body or the tokens */
 	unsigned page; /* pods asked per list page: halved while too big */
 	int status;
 	uint64_t retry_after_ms;
