@@ -614,6 +614,9 @@ def watch_changes(sc):
     converge(sc, p, f, "a pod without an IP, an IPv6-only pod")
     f.add(dict(late, phase="Running", ip="10.244.8.8"))
     converge(sc, p, f, "the IP assigned")
+    # Moved to another node: DELETED for this one.
+    f.add(dict(late, phase="Running", ip="10.244.8.8", node="node-b"))
+    converge(sc, p, f, "a pod moved to another node")
     uid0 = p.view_copy() and [u for u, r in p.view_copy().items()
                               if r["name"] == "pod-000"][0]
     n_ev = len(p.events)
