@@ -996,6 +996,13 @@ def server_errors(sc):
     converge(sc, p, f, "after three 500s", timeout=15)
     sc.check("watch answered 500: Internal error occurred: injected" in
              p.stderr(), "the 500's Status message is logged")
+    # Exponential backoff with jitter: attempt n waits in the upper half
+    # of 250 ms * 2^n.
+    delays = [int(x) for x in re.findall(r"retrying in (\d+) ms",
+                                         p.stderr())][2:]
+    sc.check(len(delays) == 3 and all(
+        125 << n <= d <= 250 << n for n, d in enumerate(delays)),
+        "backoff after three 500s: %s ms" % delays)
     st = f.state()
     sc.check(st["counts"].get("injected_failure") == 5,
              "5 injected failures, %s" % st["counts"].get("injected_failure"))
