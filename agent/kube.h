@@ -29,7 +29,7 @@ struct kube_config {
 	socklen_t addrlen;
 	char token_file[256], ca_file[256];
 	char node[LIM_KOBJ_NAME_BYTES + 1];
-	unsigned page_size;	  /* pods per list page */
+	unsigned page_size;	  /* pods per list page (halved, down to 1, when a page does not fit) */
 	unsigned watch_timeout_s; /* timeoutSeconds of each watch */
 };
 
