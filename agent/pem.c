@@ -410,15 +410,70 @@ key_begin(void *arg, const char *name)
 		return PEM_ERR_TWO_KEYS;
 	br_skey_decoder_init(&k->dc);
 	k->state = 1;
+	k->hdrlen = k->total = k->pushed = 0;
+	k->bad = false;
 	return 1;
 }
 
+/*
+ * The length of the DER object whose header is hdr[0..n): 0 while more
+ * header bytes are needed, -1 when it is not a SEQUENCE with a definite
+ * length of at most 4 length bytes.
+ */
+static long
+key_der_total(const unsigned char *hdr, size_t n)
+{
+	size_t lenbytes, i;
+	unsigned long len = 0;
+
+	if (n >= 1 && hdr[0] != 0x30)
+		return -1;
+	if (n < 2)
+		return 0;
+	if (hdr[1] < 0x80)
+		return 2 + (long)hdr[1];
+	lenbytes = hdr[1] & 0x7f;
+	if (lenbytes == 0 || lenbytes > 4)
+		return -1;
+	if (n < 2 + lenbytes)
+		return 0;
+	for (i = 0; i < lenbytes; i++)
+		len = len << 8 | hdr[2 + i];
+	return (long)(2 + lenbytes + len);
+}
+
+/*
+ * BearSSL 0.6's br_skey_decoder reads through a NULL pointer when it is
+ * given bytes past the end of the key (found by fuzzing): it gets exactly
+ * the outer DER object, and anything after it makes the key invalid.
+ */
 static void
 key_data(void *arg, const void *buf, size_t len)
 {
 	struct pem_key *k = arg;
+	const unsigned char *p = buf;
+	long total;
+	size_t take;
 
-	br_skey_decoder_push(&k->dc, buf, len);
+	while (len > 0 && !k->bad && k->total == 0) {
+		k->hdr[k->hdrlen++] = *p++;
+		len--;
+		if ((total = key_der_total(k->hdr, k->hdrlen)) < 0)
+			k->bad = true;
+		else if (total > 0) {
+			k->total = (size_t)total;
+			br_skey_decoder_push(&k->dc, k->hdr, k->hdrlen);
+			k->pushed = k->hdrlen;
+		} else if (k->hdrlen == sizeof(k->hdr))
+			k->bad = true;
+	}
+	if (k->bad || len == 0)
+		return;
+	take = k->total - k->pushed < len ? k->total - k->pushed : len;
+	br_skey_decoder_push(&k->dc, p, take);
+	k->pushed += take;
+	if (take < len)
+		k->bad = true; /* trailing bytes */
 }
 
 static int
@@ -426,7 +481,8 @@ key_end(void *arg)
 {
 	struct pem_key *k = arg;
 
-	if (br_skey_decoder_last_error(&k->dc) != 0)
+	if (k->bad || k->total == 0 || k->pushed != k->total ||
+	    br_skey_decoder_last_error(&k->dc) != 0)
 		return PEM_ERR_KEY;
 	k->type = br_skey_decoder_key_type(&k->dc);
 	k->state = 2;

@@ -133,6 +133,10 @@ struct pem_key {
 	size_t skipped; /* non-key objects (certificates, parameters) */
 	/* private */
 	int state; /* 0 no key yet, 1 decoding, 2 done */
+	/* The outer DER header, to hand BearSSL exactly one object. */
+	unsigned char hdr[6];
+	size_t hdrlen, total, pushed;
+	bool bad; /* not a SEQUENCE, or bytes after its end */
 };
 
 /*

@@ -66,7 +66,14 @@ static const char gen_script[] =
     "openssl ecparam -name prime256v1 -genkey -out ec-param.key\n"
     "openssl pkcs8 -topk8 -in leaf.key -passout pass:x -out enc-pkcs8.key\n"
     "openssl rsa -in ca-rsa.key -aes128 -passout pass:x -traditional "
-    "-out enc-legacy.key\n";
+    "-out enc-legacy.key\n"
+    /* A valid key followed by bytes past its DER end (BearSSL 0.6 crash). */
+    "openssl pkey -in leaf.key -outform der -out leaf-key.der\n"
+    "{ echo '-----BEGIN PRIVATE KEY-----'; { cat leaf-key.der; "
+    "printf 'Ye'; } | openssl base64; echo '-----END PRIVATE KEY-----'; } "
+    "> trailing.key\n"
+    "{ echo '-----BEGIN PRIVATE KEY-----'; printf '\\002\\001\\000' | "
+    "openssl base64; echo '-----END PRIVATE KEY-----'; } > notseq.key\n";
 
 static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
@@ -606,6 +613,9 @@ t_key_errors(void)
 	check_int(parse_key(&k, "two.key"), PEM_ERR_TWO_KEYS);
 	check(pem_key_ec(&k) == NULL);
 	check_int(pem_key_parse(&k, not_a_key, strlen(not_a_key)), PEM_ERR_KEY);
+	/* Bytes after the key's DER, and DER that is not a SEQUENCE. */
+	check_int(parse_key(&k, "trailing.key"), PEM_ERR_KEY);
+	check_int(parse_key(&k, "notseq.key"), PEM_ERR_KEY);
 	/* A combined key + certificate file is fine. */
 	concat("combo.pem", 1, "leaf.crt", "leaf.key");
 	check_int(parse_key(&k, "combo.pem"), 0);
