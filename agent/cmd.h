@@ -5,7 +5,7 @@
 #ifndef AGENT_CMD_H
 #define AGENT_CMD_H
 
-#define CMD_OK	   0
+#define CMD_OK     0
 #define CMD_FAIL   1  /* runtime failure */
 #define CMD_USAGE  64 /* EX_USAGE: bad command line */
 #define CMD_CONFIG 78 /* EX_CONFIG: bad configuration (policy) */

@@ -54,8 +54,8 @@ pods_ips(const struct podcache_entry *e, char *buf, size_t len, bool json)
 			inet_ntop(AF_INET, &e->ip[0].s6_addr[12], a, sizeof(a));
 		else
 			inet_ntop(AF_INET6, &e->ip[1], a, sizeof(a));
-		o += (size_t)snprintf(buf + o, len - o, json ? "%s\"%s\"" : "%s%s",
-		    o ? "," : "", a);
+		o += (size_t)snprintf(buf + o, len - o,
+		    json ? "%s\"%s\"" : "%s%s", o ? "," : "", a);
 	}
 	if (!json && o == 0)
 		snprintf(buf, len, "-");
@@ -63,8 +63,8 @@ pods_ips(const struct podcache_entry *e, char *buf, size_t len, bool json)
 
 /* What the policy says, as text ("id (rule), ...") or a JSON member. */
 static void
-pods_grants(const struct pods_ctx *c, const struct podcache_entry *e,
-    char *buf, size_t len)
+pods_grants(const struct pods_ctx *c, const struct podcache_entry *e, char *buf,
+    size_t len)
 {
 	const struct pol_result *r = &e->grants;
 	const struct pol *p = c->policy;
@@ -73,26 +73,29 @@ pods_grants(const struct pods_ctx *c, const struct podcache_entry *e,
 
 	buf[0] = '\0';
 	if (p == NULL || r->verdict == POL_DENY) {
-		snprintf(buf, len, c->json ? "\"verdict\":\"deny\",\"identities\":[]"
-					   : "-");
+		snprintf(buf, len,
+		    c->json ? "\"verdict\":\"deny\",\"identities\":[]" : "-");
 		return;
 	}
 	if (r->verdict == POL_EXCEPTION) {
-		snprintf(buf, len, c->json ? "\"verdict\":\"exception\",\"rule\":"
-					     "\"%s\",\"identities\":[]"
-					   : "exception %s (node IMDS)",
+		snprintf(buf, len,
+		    c->json ? "\"verdict\":\"exception\",\"rule\":"
+		              "\"%s\",\"identities\":[]"
+		            : "exception %s (node IMDS)",
 		    p->rules[r->exception].name.s);
 		return;
 	}
 	if (c->json)
-		o = (size_t)snprintf(buf, len, "\"verdict\":\"grant\",\"identities\":[");
+		o = (size_t)snprintf(
+		    buf, len, "\"verdict\":\"grant\",\"identities\":[");
 	for (i = 0; i < r->ngrants && o < len; i++) {
 		const char *id = p->identities[r->grants[i].identity].name.s;
 		const struct pol_rule *rule = &p->rules[r->grants[i].rule];
 
 		o += (size_t)snprintf(buf + o, len - o,
-		    c->json ? "%s{\"identity\":\"%s\",\"rule\":\"%s\",\"line\":%u}"
-			    : "%s%s (%s)",
+		    c->json
+		        ? "%s{\"identity\":\"%s\",\"rule\":\"%s\",\"line\":%u}"
+		        : "%s%s (%s)",
 		    i ? (c->json ? "," : ", ") : "", id, rule->name.s,
 		    rule->line);
 	}
@@ -101,21 +104,24 @@ pods_grants(const struct pods_ctx *c, const struct podcache_entry *e,
 }
 
 static void
-pods_print(const struct pods_ctx *c, const struct podcache_entry *e,
-    const char *event)
+pods_print(
+    const struct pods_ctx *c, const struct podcache_entry *e, const char *event)
 {
 	char ips[128], grants[2048];
 
 	pods_ips(e, ips, sizeof(ips), c->json);
 	pods_grants(c, e, grants, sizeof(grants));
 	if (c->json)
-		printf("{%s%s%s\"uid\":\"%s\",\"namespace\":\"%s\",\"name\":\"%s\","
-		       "\"serviceAccount\":\"%s\",\"ips\":[%s],\"phase\":\"%s\","
-		       "\"hostNetwork\":%s,\"terminating\":%s,\"netRaw\":%s,"
-		       "\"live\":%s,%s}\n",
+		printf(
+		    "{%s%s%s\"uid\":\"%s\",\"namespace\":\"%s\",\"name\":\"%"
+		    "s\","
+		    "\"serviceAccount\":\"%s\",\"ips\":[%s],\"phase\":\"%s\","
+		    "\"hostNetwork\":%s,\"terminating\":%s,\"netRaw\":%s,"
+		    "\"live\":%s,%s}\n",
 		    event ? "\"event\":\"" : "", event ? event : "",
 		    event ? "\"," : "", e->uid, e->ns, e->name, e->sa, ips,
-		    kobj_phase_name(e->phase), e->host_network ? "true" : "false",
+		    kobj_phase_name(e->phase),
+		    e->host_network ? "true" : "false",
 		    e->terminating ? "true" : "false",
 		    e->net_raw ? "true" : "false", e->live ? "true" : "false",
 		    grants);
@@ -160,7 +166,8 @@ pods_change(struct kube *k, enum kobj_ev ev, const struct kobj_pod *pod,
 		pods_print(c, e, ev == KOBJ_EV_ADDED ? "ADDED" : "MODIFIED");
 	else if (c->json)
 		printf("{\"event\":\"DELETED\",\"uid\":\"%s\",\"namespace\":"
-		       "\"%s\",\"name\":\"%s\"}\n", pod->uid, pod->ns, pod->name);
+		       "\"%s\",\"name\":\"%s\"}\n",
+		    pod->uid, pod->ns, pod->name);
 	else
 		printf("DELETED %s/%s\n", pod->ns, pod->name);
 	fflush(stdout);
@@ -209,20 +216,20 @@ static int
 pods_parse(int argc, char **argv, struct pods_opts *o)
 {
 	static const struct option longopts[] = {
-		{ "policy", required_argument, NULL, 'p' },
-		{ "kube-api", required_argument, NULL, 'a' },
-		{ "kube-token-file", required_argument, NULL, 't' },
-		{ "kube-ca-file", required_argument, NULL, 'c' },
-		{ "node", required_argument, NULL, 'n' },
-		{ "watch", no_argument, NULL, 'w' },
-		{ "output", required_argument, NULL, 'o' },
-		{ "max-pods", required_argument, NULL, 'm' },
-		{ "timeout", required_argument, NULL, 'T' },
-		{ "page-size", required_argument, NULL, 'P' },
-		{ "watch-timeout", required_argument, NULL, 'W' },
-		{ "log-level", required_argument, NULL, 'l' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+	    {"policy", required_argument, NULL, 'p'},
+	    {"kube-api", required_argument, NULL, 'a'},
+	    {"kube-token-file", required_argument, NULL, 't'},
+	    {"kube-ca-file", required_argument, NULL, 'c'},
+	    {"node", required_argument, NULL, 'n'},
+	    {"watch", no_argument, NULL, 'w'},
+	    {"output", required_argument, NULL, 'o'},
+	    {"max-pods", required_argument, NULL, 'm'},
+	    {"timeout", required_argument, NULL, 'T'},
+	    {"page-size", required_argument, NULL, 'P'},
+	    {"watch-timeout", required_argument, NULL, 'W'},
+	    {"log-level", required_argument, NULL, 'l'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	int ch, lvl;
 
@@ -234,27 +241,49 @@ pods_parse(int argc, char **argv, struct pods_opts *o)
 	optind = 1;
 	while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (ch) {
-		case 'p': o->policy = optarg; break;
-		case 'a': o->api = optarg; break;
-		case 't': o->token = optarg; break;
-		case 'c': o->ca = optarg; break;
-		case 'n': o->node = optarg; break;
-		case 'w': o->watch = true; break;
+		case 'p':
+			o->policy = optarg;
+			break;
+		case 'a':
+			o->api = optarg;
+			break;
+		case 't':
+			o->token = optarg;
+			break;
+		case 'c':
+			o->ca = optarg;
+			break;
+		case 'n':
+			o->node = optarg;
+			break;
+		case 'w':
+			o->watch = true;
+			break;
 		case 'o':
-			if (strcmp(optarg, "json") != 0 && strcmp(optarg, "text") != 0)
+			if (strcmp(optarg, "json") != 0 &&
+			    strcmp(optarg, "text") != 0)
 				return -1;
 			o->json = strcmp(optarg, "json") == 0;
 			break;
-		case 'm': o->max_pods = (unsigned)strtoul(optarg, NULL, 10); break;
-		case 'T': o->timeout_s = (unsigned)strtoul(optarg, NULL, 10); break;
-		case 'P': o->page = (unsigned)strtoul(optarg, NULL, 10); break;
-		case 'W': o->watch_s = (unsigned)strtoul(optarg, NULL, 10); break;
+		case 'm':
+			o->max_pods = (unsigned)strtoul(optarg, NULL, 10);
+			break;
+		case 'T':
+			o->timeout_s = (unsigned)strtoul(optarg, NULL, 10);
+			break;
+		case 'P':
+			o->page = (unsigned)strtoul(optarg, NULL, 10);
+			break;
+		case 'W':
+			o->watch_s = (unsigned)strtoul(optarg, NULL, 10);
+			break;
 		case 'l':
 			if ((lvl = log_level_parse(optarg)) < 0)
 				return -1;
 			log_init((enum log_level)lvl, false);
 			break;
-		default: return -1;
+		default:
+			return -1;
 		}
 	}
 	if (o->page == 0 || o->page > 500 || o->watch_s < 2 ||
@@ -267,10 +296,10 @@ pods_parse(int argc, char **argv, struct pods_opts *o)
 static int
 pods_policy(struct pol_slot *slot, const char *path)
 {
-	struct pol_slot_limits lim = { LIM_POLICY_FILE_BYTES,
-		LIM_POLICY_AST_BYTES, LIM_POLICY_BYTES, LIM_POLICY_TOKEN_BYTES,
-		LIM_POLICY_VALUES, LIM_POLICY_DIAGS };
-	struct pol_options opt = { .files_fatal = false };
+	struct pol_slot_limits lim = {LIM_POLICY_FILE_BYTES,
+	    LIM_POLICY_AST_BYTES, LIM_POLICY_BYTES, LIM_POLICY_TOKEN_BYTES,
+	    LIM_POLICY_VALUES, LIM_POLICY_DIAGS};
+	struct pol_options opt = {.files_fatal = false};
 	int rc;
 
 	if (pol_slot_new(slot, &lim) == -1)
@@ -282,11 +311,11 @@ pods_policy(struct pol_slot *slot, const char *path)
 
 /* Everything sized and wired; then the loop runs until done. */
 static int
-pods_run(const struct pods_opts *o, struct kube_config *kc,
-    const struct pol *policy)
+pods_run(
+    const struct pods_opts *o, struct kube_config *kc, const struct pol *policy)
 {
 	struct pem_anchors anchors;
-	struct kube_hooks hooks = { pods_change, pods_synced, NULL };
+	struct kube_hooks hooks = {pods_change, pods_synced, NULL};
 	struct pods_ctx c;
 	int rc = CMD_FAIL, n;
 
@@ -300,11 +329,12 @@ pods_run(const struct pods_opts *o, struct kube_config *kc,
 		log_warnx("pods: CA file %s: %s", kc->ca_file, pem_strerror(n));
 		return CMD_CONFIG;
 	}
-	if ((c.loop = loop_new(LIM_LOOP_FDS_CMD, LIM_LOOP_TIMERS_CMD)) == NULL ||
+	if ((c.loop = loop_new(LIM_LOOP_FDS_CMD, LIM_LOOP_TIMERS_CMD)) ==
+	        NULL ||
 	    (c.cache = podcache_new(o->max_pods, LIM_PODCACHE_QUARANTINE_MS)) ==
-		NULL ||
-	    (c.kube = kube_new(c.loop, kc, &anchors, c.cache, &c.policy,
-		 &hooks)) == NULL) {
+	        NULL ||
+	    (c.kube = kube_new(
+	         c.loop, kc, &anchors, c.cache, &c.policy, &hooks)) == NULL) {
 		log_warn("pods: start-up");
 		goto out;
 	}
@@ -341,8 +371,8 @@ cmd_pods(int argc, char **argv)
 		fputs(pods_usage, stderr);
 		return CMD_USAGE;
 	}
-	if (kube_config_init(&kc, o.api, o.token, o.ca, o.node, err,
-	    sizeof(err)) == -1) {
+	if (kube_config_init(
+	        &kc, o.api, o.token, o.ca, o.node, err, sizeof(err)) == -1) {
 		fprintf(stderr, "podid pods: %s\n", err);
 		return CMD_CONFIG;
 	}

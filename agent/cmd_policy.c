@@ -31,7 +31,7 @@ static const char policy_usage[] =
     "         changes nothing.\n";
 
 #define EXPLAIN_MAX_LABELS 64
-#define S(n) ((n) == 1 ? "" : "s")
+#define S(n)               ((n) == 1 ? "" : "s")
 
 struct explain_args {
 	const char *file, *name;
@@ -43,12 +43,12 @@ static int
 policy_slot(struct pol_slot *slot)
 {
 	struct pol_slot_limits lim = {
-		.file_bytes = LIM_POLICY_FILE_BYTES,
-		.ast_bytes = LIM_POLICY_AST_BYTES,
-		.pol_bytes = LIM_POLICY_BYTES,
-		.max_token = LIM_POLICY_TOKEN_BYTES,
-		.max_values = LIM_POLICY_VALUES,
-		.max_diags = LIM_POLICY_DIAGS,
+	    .file_bytes = LIM_POLICY_FILE_BYTES,
+	    .ast_bytes = LIM_POLICY_AST_BYTES,
+	    .pol_bytes = LIM_POLICY_BYTES,
+	    .max_token = LIM_POLICY_TOKEN_BYTES,
+	    .max_values = LIM_POLICY_VALUES,
+	    .max_diags = LIM_POLICY_DIAGS,
 	};
 
 	if (pol_slot_new(slot, &lim) == -1) {
@@ -61,7 +61,7 @@ policy_slot(struct pol_slot *slot)
 static int
 policy_check(int argc, char **argv)
 {
-	struct pol_options opt = { .files_fatal = false };
+	struct pol_options opt = {.files_fatal = false};
 	struct pol_slot slot;
 	const struct pol *p;
 	int i, rc = CMD_OK;
@@ -121,7 +121,8 @@ explain_parse(int argc, char **argv, struct explain_args *a)
 	a->pod.labels = a->labels;
 	a->name = "(pod)";
 	for (i = 0; i < argc; i++) {
-		const char *opt = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
+		const char *opt = argv[i],
+		           *val = i + 1 < argc ? argv[i + 1] : NULL;
 
 		if (strcmp(opt, "--host-network") == 0) {
 			a->pod.host_network = true;
@@ -164,12 +165,12 @@ static void
 explain_req(const struct pol_req *q, const struct explain_args *a)
 {
 	static const char *const ops[] = {
-		[POL_OP_EQ] = " = ",
-		[POL_OP_NE] = " != ",
-		[POL_OP_IN] = " in (",
-		[POL_OP_NOTIN] = " notin (",
-		[POL_OP_EXISTS] = "",
-		[POL_OP_ABSENT] = "",
+	    [POL_OP_EQ] = " = ",
+	    [POL_OP_NE] = " != ",
+	    [POL_OP_IN] = " in (",
+	    [POL_OP_NOTIN] = " notin (",
+	    [POL_OP_EXISTS] = "",
+	    [POL_OP_ABSENT] = "",
 	};
 	uint32_t i;
 
@@ -273,7 +274,8 @@ explain_print(const struct pol *p, const struct explain_args *a)
 		    p->rules[res.grants[i].rule].line);
 	}
 	if (res.truncated)
-		printf("  (more than %d identities: the rest are not granted)\n",
+		printf(
+		    "  (more than %d identities: the rest are not granted)\n",
 		    POL_MAX_GRANTS);
 	if (res.ngrants > 1)
 		printf("  several identities: requests must name one "
@@ -284,7 +286,7 @@ explain_print(const struct pol *p, const struct explain_args *a)
 static int
 policy_explain(int argc, char **argv)
 {
-	struct pol_options opt = { .files_fatal = false };
+	struct pol_options opt = {.files_fatal = false};
 	struct explain_args a;
 	struct pol_slot slot;
 	int rc = CMD_OK;

@@ -123,8 +123,8 @@ hc_connect(struct hclient *hc)
 {
 	int one = 1;
 
-	hc->fd = socket(hc->peer.ss_family,
-	    SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	hc->fd = socket(
+	    hc->peer.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (hc->fd == -1)
 		return -errno;
 	(void)setsockopt(hc->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
@@ -142,8 +142,8 @@ hc_connect(struct hclient *hc)
 
 int
 hclient_request(struct hclient *hc, const struct sockaddr *peer,
-    socklen_t peerlen, const char *server_name, const char *req,
-    size_t reqlen, uint64_t idle_ms, const struct hclient_cb *cb, void *arg)
+    socklen_t peerlen, const char *server_name, const char *req, size_t reqlen,
+    uint64_t idle_ms, const struct hclient_cb *cb, void *arg)
 {
 	bool same = hc->state == HC_KEEPALIVE && peerlen == hc->peerlen &&
 	    memcmp(peer, &hc->peer, peerlen) == 0 &&
@@ -349,7 +349,7 @@ hc_send(struct hclient *hc)
 			n = tls_conn_write(hc->tls, hc->out + hc->outoff,
 			    hc->outlen - hc->outoff);
 		else if ((n = write(hc->fd, hc->out + hc->outoff,
-			      hc->outlen - hc->outoff)) < 0)
+		              hc->outlen - hc->outoff)) < 0)
 			n = -errno;
 		if (n == -EAGAIN)
 			return true;
@@ -424,22 +424,23 @@ hc_io(struct loop *loop, int fd, uint32_t revents, void *arg)
 	if (hc->state == HC_SENDING && !hc_send(hc))
 		return;
 	if ((hc->state == HC_HEAD || hc->state == HC_BODY ||
-	    hc->state == HC_KEEPALIVE) && !hc_receive(hc))
+	        hc->state == HC_KEEPALIVE) &&
+	    !hc_receive(hc))
 		return;
 	if (hc->fd >= 0)
 		hc_interest(hc);
 }
 
 static const char *const hc_err_names[] = {
-	[1] = "connect",
-	[2] = "timed out",
-	[3] = "connection closed by peer",
-	[4] = "response head too large",
-	[5] = "malformed response",
-	[6] = "tls",
-	[7] = "aborted",
-	[8] = "i/o error",
-	[9] = "busy",
+    [1] = "connect",
+    [2] = "timed out",
+    [3] = "connection closed by peer",
+    [4] = "response head too large",
+    [5] = "malformed response",
+    [6] = "tls",
+    [7] = "aborted",
+    [8] = "i/o error",
+    [9] = "busy",
 };
 
 const char *

@@ -25,13 +25,13 @@
 enum hclient_err {
 	HCLIENT_E_CONNECT = -1, /* socket or connect failed (errno in detail) */
 	HCLIENT_E_TIMEOUT = -2, /* no progress within the deadline */
-	HCLIENT_E_CLOSED = -3,	/* peer closed before the response ended */
-	HCLIENT_E_HEAD = -4,	/* response head larger than the buffer */
-	HCLIENT_E_PROTO = -5,	/* malformed response (httpc error in detail) */
-	HCLIENT_E_TLS = -6,	/* TLS failed (tls error in detail) */
-	HCLIENT_E_ABORT = -7,	/* the body callback refused the data */
-	HCLIENT_E_IO = -8,	/* read or write failed (errno in detail) */
-	HCLIENT_E_BUSY = -9,	/* a request is already running */
+	HCLIENT_E_CLOSED = -3,  /* peer closed before the response ended */
+	HCLIENT_E_HEAD = -4,    /* response head larger than the buffer */
+	HCLIENT_E_PROTO = -5,   /* malformed response (httpc error in detail) */
+	HCLIENT_E_TLS = -6,     /* TLS failed (tls error in detail) */
+	HCLIENT_E_ABORT = -7,   /* the body callback refused the data */
+	HCLIENT_E_IO = -8,      /* read or write failed (errno in detail) */
+	HCLIENT_E_BUSY = -9,    /* a request is already running */
 };
 
 struct hclient;
@@ -100,8 +100,8 @@ void hclient_init(struct hclient *, struct loop *, struct tls_conn *tls,
  * HCLIENT_E_CONNECT.
  */
 int hclient_request(struct hclient *, const struct sockaddr *peer,
-    socklen_t peerlen, const char *server_name, const char *req,
-    size_t reqlen, uint64_t idle_ms, const struct hclient_cb *, void *arg);
+    socklen_t peerlen, const char *server_name, const char *req, size_t reqlen,
+    uint64_t idle_ms, const struct hclient_cb *, void *arg);
 
 /* Drops the connection and any request without calling done. */
 void hclient_close(struct hclient *);

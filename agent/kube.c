@@ -27,10 +27,7 @@
 #include "agent/lines.h"
 #include "agent/log.h"
 
-enum kube_req {
-	KUBE_REQ_LIST,
-	KUBE_REQ_WATCH
-};
+enum kube_req { KUBE_REQ_LIST, KUBE_REQ_WATCH };
 
 struct kube {
 	struct loop *loop;
@@ -80,8 +77,8 @@ static void kube_watch(struct kube *);
 /* ---- configuration ---------------------------------------------------- */
 
 static int
-cfg_addr(struct kube_config *c, const char *host, const char *port,
-    char *err, size_t errlen)
+cfg_addr(struct kube_config *c, const char *host, const char *port, char *err,
+    size_t errlen)
 {
 	struct sockaddr_in *s4 = (struct sockaddr_in *)&c->addr;
 	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&c->addr;
@@ -140,8 +137,8 @@ cfg_url(struct kube_config *c, const char *url, char *host, size_t hostlen,
 		colon = colon[1] == ':' ? colon + 1 : NULL;
 	} else {
 		colon = memchr(h, ':', (size_t)(end - h));
-		snprintf(host, hostlen, "%.*s",
-		    (int)((colon ? colon : end) - h), h);
+		snprintf(
+		    host, hostlen, "%.*s", (int)((colon ? colon : end) - h), h);
 	}
 	snprintf(port, portlen, "%.*s", colon ? (int)(end - colon - 1) : 3,
 	    colon ? colon + 1 : "443");
@@ -156,8 +153,8 @@ bad:
 
 int
 kube_config_init(struct kube_config *c, const char *api_url,
-    const char *token_file, const char *ca_file, const char *node,
-    char *err, size_t errlen)
+    const char *token_file, const char *ca_file, const char *node, char *err,
+    size_t errlen)
 {
 	char url[512], port[16];
 	const char *h, *p;
@@ -168,18 +165,19 @@ kube_config_init(struct kube_config *c, const char *api_url,
 	if (api_url == NULL) {
 		if ((h = getenv("KUBERNETES_SERVICE_HOST")) == NULL ||
 		    ((p = getenv("KUBERNETES_SERVICE_PORT_HTTPS")) == NULL &&
-			(p = getenv("KUBERNETES_SERVICE_PORT")) == NULL)) {
-			snprintf(err, errlen, "not in a cluster "
+		        (p = getenv("KUBERNETES_SERVICE_PORT")) == NULL)) {
+			snprintf(err, errlen,
+			    "not in a cluster "
 			    "(KUBERNETES_SERVICE_HOST unset): give --kube-api");
 			return -1;
 		}
-		snprintf(url, sizeof(url), strchr(h, ':') ? "https://[%s]:%s"
-							  : "https://%s:%s",
-		    h, p);
+		snprintf(url, sizeof(url),
+		    strchr(h, ':') ? "https://[%s]:%s" : "https://%s:%s", h, p);
 		api_url = url;
 	}
 	if (node == NULL && (node = getenv("NODE_NAME")) == NULL) {
-		snprintf(err, errlen, "no node name: give --node or set NODE_NAME");
+		snprintf(
+		    err, errlen, "no node name: give --node or set NODE_NAME");
 		return -1;
 	}
 	if (strlen(node) > LIM_KOBJ_NAME_BYTES || *node == '\0' ||
@@ -193,7 +191,7 @@ kube_config_init(struct kube_config *c, const char *api_url,
 	snprintf(c->ca_file, sizeof(c->ca_file), "%s",
 	    ca_file ? ca_file : KUBE_SA_DIR "/ca.crt");
 	if (cfg_url(c, api_url, c->host, sizeof(c->host), port, sizeof(port),
-	    err, errlen) == -1)
+	        err, errlen) == -1)
 		return -1;
 	return cfg_addr(c, c->host, port, err, errlen);
 }
@@ -201,8 +199,8 @@ kube_config_init(struct kube_config *c, const char *api_url,
 /* ---- targets, backoff ------------------------------------------------- */
 
 int
-kube_list_target(char *dst, size_t len, const char *node, unsigned limit,
-    const char *cont)
+kube_list_target(
+    char *dst, size_t len, const char *node, unsigned limit, const char *cont)
 {
 	static const char hex[] = "0123456789ABCDEF";
 	size_t o;
@@ -216,9 +214,9 @@ kube_list_target(char *dst, size_t len, const char *node, unsigned limit,
 	/* The continue token is opaque: percent-encode all but unreserved. */
 	for (o = (size_t)n; cont && *cont; cont++) {
 		unsigned char ch = (unsigned char)*cont;
-		bool plain = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-		    (ch >= '0' && ch <= '9') || ch == '-' || ch == '.' ||
-		    ch == '_' || ch == '~';
+		bool plain = (ch >= 'a' && ch <= 'z') ||
+		    (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+		    ch == '-' || ch == '.' || ch == '_' || ch == '~';
 
 		if (o + 4 > len)
 			return -1;
@@ -235,8 +233,8 @@ kube_list_target(char *dst, size_t len, const char *node, unsigned limit,
 }
 
 int
-kube_watch_target(char *dst, size_t len, const char *node, const char *rv,
-    unsigned timeout_s)
+kube_watch_target(
+    char *dst, size_t len, const char *node, const char *rv, unsigned timeout_s)
 {
 	int n = snprintf(dst, len,
 	    "/api/v1/pods?fieldSelector=spec.nodeName%%3D%s&watch=1"
@@ -289,13 +287,15 @@ kube_read_token(struct kube *k)
 	    (n = read(fd, buf + len, sizeof(buf) - len)) > 0)
 		len += (size_t)n;
 	close(fd);
-	while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r' ||
-	    buf[len - 1] == ' '))
+	while (len > 0 &&
+	    (buf[len - 1] == '\n' || buf[len - 1] == '\r' ||
+	        buf[len - 1] == ' '))
 		len--;
 	if (len == 0 || len > LIM_KUBE_TOKEN_BYTES ||
 	    memchr(buf, '\n', len) != NULL) {
 		log_warnx("kube: token file %s is empty, too long or not one "
-		    "line", k->cfg.token_file);
+		          "line",
+		    k->cfg.token_file);
 		explicit_bzero(buf, sizeof(buf));
 		return -1;
 	}
@@ -332,10 +332,10 @@ kube_transmit(struct kube *k)
 	k->bodylen = 0;
 	k->too_big = false;
 	if (hclient_request(&k->hc, (struct sockaddr *)&k->cfg.addr,
-	    k->cfg.addrlen, k->cfg.host, k->reqbuf, k->reqlen, k->idle_ms,
-	    &kube_cb, k) != 0) {
-		log_warnx("kube: %s", hclient_strerror(&k->hc, ebuf,
-		    sizeof(ebuf)));
+	        k->cfg.addrlen, k->cfg.host, k->reqbuf, k->reqlen, k->idle_ms,
+	        &kube_cb, k) != 0) {
+		log_warnx(
+		    "kube: %s", hclient_strerror(&k->hc, ebuf, sizeof(ebuf)));
 		return -1;
 	}
 	k->reused = k->hc.reused != reused;
@@ -343,12 +343,12 @@ kube_transmit(struct kube *k)
 }
 
 static int
-kube_send(struct kube *k, enum kube_req req, const char *target,
-    uint64_t idle_ms)
+kube_send(
+    struct kube *k, enum kube_req req, const char *target, uint64_t idle_ms)
 {
 	struct httpc_hdr hdrs[2] = {
-		{ HTTPC_STR("Authorization"), { k->authz, strlen(k->authz) } },
-		{ HTTPC_STR("Accept"), HTTPC_STR("application/json") },
+	    {HTTPC_STR("Authorization"), {k->authz, strlen(k->authz)}},
+	    {HTTPC_STR("Accept"), HTTPC_STR("application/json")},
 	};
 	int n;
 
@@ -419,8 +419,8 @@ kube_list_page(struct kube *k)
 		k->st.lists++;
 	}
 	k->state = KUBE_LISTING;
-	if (kube_list_target(target, sizeof(target), k->cfg.node,
-	    k->page, k->cont) < 0 ||
+	if (kube_list_target(
+	        target, sizeof(target), k->cfg.node, k->page, k->cont) < 0 ||
 	    kube_send(k, KUBE_REQ_LIST, target, LIM_KUBE_LIST_IDLE_MS) != 0) {
 		k->state = KUBE_BACKOFF;
 		kube_backoff(k);
@@ -438,10 +438,10 @@ kube_watch(struct kube *k)
 	k->state = KUBE_WATCHING;
 	k->st.watches++;
 	lines_init(&k->lines, k->body, LIM_KOBJ_EVENT_BYTES + 1);
-	if (kube_watch_target(target, sizeof(target), k->cfg.node, k->rv,
-	    t) < 0 ||
+	if (kube_watch_target(target, sizeof(target), k->cfg.node, k->rv, t) <
+	        0 ||
 	    kube_send(k, KUBE_REQ_WATCH, target,
-		(uint64_t)(t + LIM_KUBE_WATCH_GRACE_S) * 1000) != 0)
+	        (uint64_t)(t + LIM_KUBE_WATCH_GRACE_S) * 1000) != 0)
 		kube_backoff(k);
 }
 
@@ -458,7 +458,8 @@ kube_head(struct hclient *hc, const struct httpc_resp *resp, void *arg)
 	(void)hc;
 	k->status = resp->status;
 	for (i = 0; ra.ptr && i < ra.len && ra.ptr[i] >= '0' &&
-	    ra.ptr[i] <= '9' && secs < 3600; i++)
+	     ra.ptr[i] <= '9' && secs < 3600;
+	     i++)
 		secs = secs * 10 + (uint64_t)(ra.ptr[i] - '0');
 	k->retry_after_ms = secs * 1000;
 }
@@ -468,8 +469,8 @@ kube_head(struct hclient *hc, const struct httpc_resp *resp, void *arg)
  * kobj error that kept the pod from being decoded whole.
  */
 static void
-kube_apply(struct kube *k, enum kobj_ev type, const struct kobj_pod *pod,
-    int refused)
+kube_apply(
+    struct kube *k, enum kobj_ev type, const struct kobj_pod *pod, int refused)
 {
 	const struct podcache_entry *e = NULL;
 	uint64_t now = loop_now_ms(k->loop);
@@ -484,7 +485,7 @@ kube_apply(struct kube *k, enum kobj_ev type, const struct kobj_pod *pod,
 			    pod->name, kobj_strerror(refused));
 		}
 	} else if ((rc = podcache_upsert(k->cache, pod,
-			k->policy ? *k->policy : NULL, now)) != 0) {
+	                k->policy ? *k->policy : NULL, now)) != 0) {
 		k->st.refused_pods++;
 		podcache_remove(k->cache, pod->uid, now);
 		if (rc != PODCACHE_E_FULL) /* the cache logs a full table */
@@ -493,8 +494,8 @@ kube_apply(struct kube *k, enum kobj_ev type, const struct kobj_pod *pod,
 	} else
 		e = podcache_by_uid(k->cache, pod->uid);
 	if (k->hooks.change != NULL)
-		k->hooks.change(k, refused != 0 ? KOBJ_EV_DELETED : type, pod, e,
-		    k->hooks.arg);
+		k->hooks.change(k, refused != 0 ? KOBJ_EV_DELETED : type, pod,
+		    e, k->hooks.arg);
 }
 
 /* One watch event line; < 0 ends the stream (relist or resync). */
@@ -503,12 +504,12 @@ kube_event(struct kube *k, const char *line, size_t len)
 {
 	int rc;
 
-	rc = kobj_event_decode(line, len, k->toks, LIM_KOBJ_EVENT_TOKENS,
-	    &k->ev);
+	rc = kobj_event_decode(
+	    line, len, k->toks, LIM_KOBJ_EVENT_TOKENS, &k->ev);
 	k->st.last_event_ms = loop_now_ms(k->loop);
 	if (rc != 0 && k->ev.pod.uid[0] != '\0' &&
 	    (k->ev.type == KOBJ_EV_ADDED || k->ev.type == KOBJ_EV_MODIFIED ||
-		k->ev.type == KOBJ_EV_DELETED)) {
+	        k->ev.type == KOBJ_EV_DELETED)) {
 		kube_apply(k, k->ev.type, &k->ev.pod, rc);
 		return 0;
 	}
@@ -521,8 +522,8 @@ kube_event(struct kube *k, const char *line, size_t len)
 	if (k->ev.type == KOBJ_EV_ERROR) {
 		if (kobj_status_is_gone(&k->ev.status)) {
 			log_info("kube: watch from resourceVersion %s expired "
-			    "(%.*s): listing again", k->rv,
-			    (int)k->ev.status.message_len,
+			         "(%.*s): listing again",
+			    k->rv, (int)k->ev.status.message_len,
 			    k->ev.status.message ? k->ev.status.message : "");
 			k->relist = true;
 			k->st.relists_410++;
@@ -556,7 +557,8 @@ kube_body(struct hclient *hc, const char *data, size_t len, void *arg)
 	if (k->req == KUBE_REQ_LIST || k->status != 200) {
 		/* A list page, or an error's Status: kept whole. */
 		if (len > LIM_KOBJ_EVENT_BYTES - k->bodylen) {
-			k->too_big = k->req == KUBE_REQ_LIST && k->status == 200;
+			k->too_big =
+			    k->req == KUBE_REQ_LIST && k->status == 200;
 			if (!k->too_big)
 				log_warnx("kube: response larger than %u bytes",
 				    LIM_KOBJ_EVENT_BYTES);
@@ -574,7 +576,7 @@ kube_body(struct hclient *hc, const char *data, size_t len, void *arg)
 			if (rc == LINES_E_TOOLONG) {
 				k->st.skipped_events++;
 				log_warnx("kube: watch event larger than %u "
-				    "bytes skipped: relisting",
+				          "bytes skipped: relisting",
 				    LIM_KOBJ_EVENT_BYTES);
 				k->resync = true;
 				return -1;
@@ -593,8 +595,8 @@ kube_list_done(struct kube *k)
 	int rc;
 
 	k->body[k->bodylen] = '\0';
-	rc = kobj_list_decode(k->body, k->bodylen, k->toks,
-	    LIM_KOBJ_EVENT_TOKENS, &k->list);
+	rc = kobj_list_decode(
+	    k->body, k->bodylen, k->toks, LIM_KOBJ_EVENT_TOKENS, &k->list);
 	if (rc == JSON_E_NOMEM) {
 		k->too_big = true; /* more pods than tokens: fewer a page */
 		return -1;
@@ -622,7 +624,8 @@ kube_synced(struct kube *k)
 	k->failures = 0;
 	k->relist = k->resync = false;
 	log_info("kube: listed the pods of node %s at resourceVersion %s "
-	    "(%u gone since the last list)", k->cfg.node, k->rv, gone);
+	         "(%u gone since the last list)",
+	    k->cfg.node, k->rv, gone);
 	if (k->hooks.synced != NULL)
 		k->hooks.synced(k, k->hooks.arg);
 	kube_watch(k);
@@ -637,12 +640,13 @@ static int
 kube_status_msg(struct kube *k, const char **msg)
 {
 	struct json_doc doc;
-	struct kobj_status st = { 0 };
+	struct kobj_status st = {0};
 
 	*msg = "";
 	/* json_parse returns the number of tokens: > 0 is success. */
-	if (k->bodylen == 0 || json_parse(&doc, k->body, k->bodylen, k->toks,
-	    LIM_KOBJ_EVENT_TOKENS) <= 0 ||
+	if (k->bodylen == 0 ||
+	    json_parse(&doc, k->body, k->bodylen, k->toks,
+	        LIM_KOBJ_EVENT_TOKENS) <= 0 ||
 	    kobj_status_decode(&doc, 0, &st) != 0 || st.message == NULL)
 		return 0;
 	*msg = st.message;
@@ -670,13 +674,13 @@ kube_smaller_pages(struct kube *k)
 {
 	if (k->page <= 1) {
 		log_warnx("kube: one pod is larger than %u bytes or %u JSON "
-		    "tokens: cannot list", LIM_KOBJ_EVENT_BYTES,
-		    LIM_KOBJ_EVENT_TOKENS);
+		          "tokens: cannot list",
+		    LIM_KOBJ_EVENT_BYTES, LIM_KOBJ_EVENT_TOKENS);
 		return false;
 	}
 	log_warnx("kube: a list page of %u pods is larger than %u bytes or "
-	    "%u JSON tokens: asking for %u a page", k->page,
-	    LIM_KOBJ_EVENT_BYTES, LIM_KOBJ_EVENT_TOKENS, k->page / 2);
+	          "%u JSON tokens: asking for %u a page",
+	    k->page, LIM_KOBJ_EVENT_BYTES, LIM_KOBJ_EVENT_TOKENS, k->page / 2);
 	k->page /= 2;
 	return true;
 }
@@ -689,8 +693,9 @@ kube_smaller_pages(struct kube *k)
 static bool
 kube_is_stale_conn(const struct kube *k, int err)
 {
-	return k->reused && k->status == 0 && (err == HCLIENT_E_CLOSED ||
-	    err == HCLIENT_E_IO || err == HCLIENT_E_TLS);
+	return k->reused && k->status == 0 &&
+	    (err == HCLIENT_E_CLOSED || err == HCLIENT_E_IO ||
+	        err == HCLIENT_E_TLS);
 }
 
 /* Every request ends here: decide what comes next. */
@@ -705,8 +710,9 @@ kube_done(struct hclient *hc, int err, void *arg)
 	if (kube_is_stale_conn(k, err)) {
 		/* No failure: the same GET at once, on a new connection. */
 		log_debug("kube: %s: kept-alive connection gone (%s): sending "
-		    "again on a new one", k->req == KUBE_REQ_LIST ? "list"
-		    : "watch", hclient_strerror(hc, ebuf, sizeof(ebuf)));
+		          "again on a new one",
+		    k->req == KUBE_REQ_LIST ? "list" : "watch",
+		    hclient_strerror(hc, ebuf, sizeof(ebuf)));
 		if (k->req == KUBE_REQ_WATCH)
 			lines_reset(&k->lines);
 		if (kube_transmit(k) != 0)
@@ -714,8 +720,9 @@ kube_done(struct hclient *hc, int err, void *arg)
 		return;
 	}
 	if (err != 0 && err != HCLIENT_E_ABORT)
-		log_warnx("kube: %s: %s", k->req == KUBE_REQ_LIST ? "list"
-		    : "watch", hclient_strerror(hc, ebuf, sizeof(ebuf)));
+		log_warnx("kube: %s: %s",
+		    k->req == KUBE_REQ_LIST ? "list" : "watch",
+		    hclient_strerror(hc, ebuf, sizeof(ebuf)));
 	if (k->req == KUBE_REQ_WATCH && (k->relist || k->resync)) {
 		kube_relist(k); /* the stream said so */
 		return;
@@ -759,7 +766,7 @@ kube_done(struct hclient *hc, int err, void *arg)
 		kube_backoff(k);
 }
 
-static const struct hclient_cb kube_cb = { kube_head, kube_body, kube_done };
+static const struct hclient_cb kube_cb = {kube_head, kube_body, kube_done};
 
 /* ---- life ------------------------------------------------------------- */
 
@@ -779,8 +786,8 @@ kube_new(struct loop *loop, const struct kube_config *cfg,
 	k->toks = malloc(LIM_KOBJ_EVENT_TOKENS * sizeof(*k->toks));
 	if (k->tls_iobuf == NULL || k->rbuf == NULL || k->body == NULL ||
 	    k->toks == NULL ||
-	    tls_conn_init(&k->tls, anchors, k->tls_iobuf,
-		BR_SSL_BUFSIZE_BIDI) != 0) {
+	    tls_conn_init(
+	        &k->tls, anchors, k->tls_iobuf, BR_SSL_BUFSIZE_BIDI) != 0) {
 		kube_free(k);
 		errno = ENOMEM;
 		return NULL;

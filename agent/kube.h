@@ -23,13 +23,14 @@
 
 /* Where the API server is and who we are; see kube_config_init. */
 struct kube_config {
-	char host[LIM_TLS_SERVER_NAME_BYTES + 1]; /* TLS name: DNS or IP */
+	char host[LIM_TLS_SERVER_NAME_BYTES + 1];      /* TLS name: DNS or IP */
 	char hostport[LIM_TLS_SERVER_NAME_BYTES + 16]; /* Host header */
 	struct sockaddr_storage addr;
 	socklen_t addrlen;
 	char token_file[256], ca_file[256];
 	char node[LIM_KOBJ_NAME_BYTES + 1];
-	unsigned page_size;	  /* pods per list page (halved, down to 1, when a page does not fit) */
+	unsigned
+	    page_size; /* pods per list page (halved, down to 1, when a page does not fit) */
 	unsigned watch_timeout_s; /* timeoutSeconds of each watch */
 };
 
@@ -40,8 +41,8 @@ struct kube_config {
  * here, once, at start-up.  Returns 0, or -1 with a message in err.
  */
 int kube_config_init(struct kube_config *, const char *api_url,
-    const char *token_file, const char *ca_file, const char *node,
-    char *err, size_t errlen);
+    const char *token_file, const char *ca_file, const char *node, char *err,
+    size_t errlen);
 
 enum kube_state {
 	KUBE_BACKOFF, /* waiting before the next try */
@@ -54,8 +55,8 @@ struct kube_stats {
 	uint64_t relists_410, errors, refused_pods, skipped_events;
 	uint64_t token_reads;
 	uint64_t last_event_ms; /* loop time of the last event or bookmark */
-	uint64_t synced_ms;	/* loop time of the last complete list */
-	bool synced;		/* a list has completed */
+	uint64_t synced_ms;     /* loop time of the last complete list */
+	bool synced;            /* a list has completed */
 };
 
 struct kube;
@@ -89,10 +90,10 @@ const struct kube_stats *kube_stats(const struct kube *);
 const char *kube_rv(const struct kube *);
 
 /* The list query, for tests: "/api/v1/pods?fieldSelector=..." */
-int kube_list_target(char *dst, size_t len, const char *node,
-    unsigned limit, const char *cont);
-int kube_watch_target(char *dst, size_t len, const char *node,
-    const char *rv, unsigned timeout_s);
+int kube_list_target(
+    char *dst, size_t len, const char *node, unsigned limit, const char *cont);
+int kube_watch_target(char *dst, size_t len, const char *node, const char *rv,
+    unsigned timeout_s);
 
 /* Backoff: attempt n (0-based) -> delay in ms, jittered by r in [0,1). */
 uint64_t kube_backoff_ms(unsigned n, double r);

@@ -17,10 +17,10 @@ static enum log_level log_threshold = LOG_LVL_INFO;
 static bool log_as_json;
 
 static const char *const log_level_names[] = {
-	[LOG_LVL_ERROR] = "error",
-	[LOG_LVL_WARN] = "warn",
-	[LOG_LVL_INFO] = "info",
-	[LOG_LVL_DEBUG] = "debug",
+    [LOG_LVL_ERROR] = "error",
+    [LOG_LVL_WARN] = "warn",
+    [LOG_LVL_INFO] = "info",
+    [LOG_LVL_DEBUG] = "debug",
 };
 
 void
@@ -84,7 +84,8 @@ log_timestamp(char *buf, size_t len)
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
 	n = strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm);
-	n += (size_t)snprintf(buf + n, len - n, ".%03ldZ", ts.tv_nsec / 1000000);
+	n +=
+	    (size_t)snprintf(buf + n, len - n, ".%03ldZ", ts.tv_nsec / 1000000);
 	return n;
 }
 
@@ -105,7 +106,7 @@ log_emit(enum log_level lvl, const char *stream, const char *msg, bool raw)
 		}
 		n = snprintf(line, sizeof(line),
 		    raw ? "{\"ts\":\"%s\",\"stream\":\"%s\",%s}\n"
-			: "{\"ts\":\"%s\",\"level\":\"%s\",\"msg\":\"%s\"}\n",
+		        : "{\"ts\":\"%s\",\"level\":\"%s\",\"msg\":\"%s\"}\n",
 		    ts, raw ? stream : log_level_names[lvl], msg);
 	}
 	if (n < 0)
@@ -132,8 +133,8 @@ log_vmsg(enum log_level lvl, bool with_errno, const char *fmt, va_list ap)
 		return;
 	n = vsnprintf(msg, sizeof(msg), fmt, ap);
 	if (n >= 0 && with_errno && (size_t)n < sizeof(msg))
-		snprintf(msg + n, sizeof(msg) - (size_t)n, ": %s",
-		    strerror(saved));
+		snprintf(
+		    msg + n, sizeof(msg) - (size_t)n, ": %s", strerror(saved));
 	log_emit(lvl, NULL, msg, false);
 	errno = saved;
 }

@@ -19,9 +19,9 @@ struct main_cmd {
 };
 
 static const struct main_cmd main_cmds[] = {
-	{ "run", cmd_run, "run the node agent (the IMDS endpoint for pods)" },
-	{ "policy", cmd_policy, "check, explain or format policy files" },
-	{ "pods", cmd_pods, "this node's pods and what the policy grants each" },
+    {"run", cmd_run, "run the node agent (the IMDS endpoint for pods)"},
+    {"policy", cmd_policy, "check, explain or format policy files"},
+    {"pods", cmd_pods, "this node's pods and what the policy grants each"},
 };
 
 static void
@@ -31,7 +31,8 @@ main_usage(FILE *f)
 
 	fprintf(f, "usage: podid <command> [args]\n\ncommands:\n");
 	for (i = 0; i < sizeof(main_cmds) / sizeof(*main_cmds); i++)
-		fprintf(f, "  %-10s %s\n", main_cmds[i].name, main_cmds[i].help);
+		fprintf(
+		    f, "  %-10s %s\n", main_cmds[i].name, main_cmds[i].help);
 	fprintf(f, "\n'podid <command> --help' describes each.\n");
 }
 

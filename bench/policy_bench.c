@@ -15,8 +15,8 @@
 #include "policy/policy.h"
 
 #define NBIND 10000
-#define NNS 1000
-#define NID 500
+#define NNS   1000
+#define NID   500
 #define NPODS 250
 
 static double
@@ -37,17 +37,21 @@ gen_policy(char *buf, size_t cap)
 	for (i = 0; i < NID; i++)
 		n += (size_t)snprintf(buf + n, cap - n,
 		    "identity id%d {\n    kind      managed\n    client-id "
-		    "\"00000000-0000-4000-8000-%012d\"\n}\n\n", i, i);
+		    "\"00000000-0000-4000-8000-%012d\"\n}\n\n",
+		    i, i);
 	for (i = 0; i < NBIND; i++) {
 		if (i % 100 == 99)
 			n += (size_t)snprintf(buf + n, cap - n,
 			    "bind b%d {\n    identity  id%d\n    namespace *\n"
-			    "    label     platform.example.com/agent = a%d\n}\n\n",
+			    "    label     platform.example.com/agent = "
+			    "a%d\n}\n\n",
 			    i, i % NID, i);
 		else
 			n += (size_t)snprintf(buf + n, cap - n,
-			    "bind b%d {\n    identity  id%d, id%d\n    namespace ns%d\n"
-			    "    label     app = app%d, tier in (api, worker), !debug\n"
+			    "bind b%d {\n    identity  id%d, id%d\n    "
+			    "namespace ns%d\n"
+			    "    label     app = app%d, tier in (api, worker), "
+			    "!debug\n"
 			    "    service-account sa%d\n}\n\n",
 			    i, i % NID, (i + 1) % NID, i % NNS, i / NNS, i % 7);
 	}
@@ -73,14 +77,14 @@ gen_pods(struct bench_pod *pods)
 		snprintf(p->ns, sizeof(p->ns), "ns%d", b % NNS);
 		snprintf(p->sa, sizeof(p->sa), "sa%d", b % 7);
 		snprintf(p->app, sizeof(p->app), "app%d", b / NNS);
-		p->labels[0] = (struct pol_label){ "app", p->app, 3,
-			(uint32_t)strlen(p->app) };
-		p->labels[1] = (struct pol_label){ "tier", i % 3 ? "api" : "db",
-			4, i % 3 ? 3 : 2 };
-		p->labels[2] = (struct pol_label){ "pod-template-hash",
-			"5d8f7c9b6", 17, 9 };
-		p->pod = (struct pol_pod){ p->ns, p->sa, (uint32_t)strlen(p->ns),
-			(uint32_t)strlen(p->sa), p->labels, 3, false };
+		p->labels[0] = (struct pol_label){
+		    "app", p->app, 3, (uint32_t)strlen(p->app)};
+		p->labels[1] = (struct pol_label){
+		    "tier", i % 3 ? "api" : "db", 4, i % 3 ? 3 : 2};
+		p->labels[2] =
+		    (struct pol_label){"pod-template-hash", "5d8f7c9b6", 17, 9};
+		p->pod = (struct pol_pod){p->ns, p->sa, (uint32_t)strlen(p->ns),
+		    (uint32_t)strlen(p->sa), p->labels, 3, false};
 	}
 }
 
@@ -100,8 +104,8 @@ match_linear(const struct pol *p, const struct pol_pod *pod)
 int
 main(void)
 {
-	struct pol_options opt = { false, 0 };
-	struct dsl_limits lim = { LIM_POLICY_TOKEN_BYTES, LIM_POLICY_VALUES };
+	struct pol_options opt = {false, 0};
+	struct dsl_limits lim = {LIM_POLICY_TOKEN_BYTES, LIM_POLICY_VALUES};
 	static struct bench_pod pods[NPODS];
 	static struct dsl_diag dv[LIM_POLICY_DIAGS];
 	struct dsl_diags d;
@@ -110,7 +114,8 @@ main(void)
 	struct pol pol;
 	struct pol_result res;
 	char *src = malloc(LIM_POLICY_FILE_BYTES + 1);
-	void *ast = malloc(LIM_POLICY_AST_BYTES), *mem = malloc(LIM_POLICY_BYTES);
+	void *ast = malloc(LIM_POLICY_AST_BYTES),
+	     *mem = malloc(LIM_POLICY_BYTES);
 	double t0, t1, best = 1e9, bparse = 1e9, rate, lrate;
 	unsigned long i, rounds = 20000, granted = 0, lin = 0;
 	int run;
@@ -126,7 +131,8 @@ main(void)
 		dsl_arena_init(&a, ast, LIM_POLICY_AST_BYTES);
 		dsl_diags_init(&d, dv, LIM_POLICY_DIAGS);
 		if (dsl_parse(&f, &lim, &a, &d) != 0 || (t1 = now()) < 0 ||
-		    pol_compile(&f, &opt, mem, LIM_POLICY_BYTES, &pol, &d) != 0) {
+		    pol_compile(&f, &opt, mem, LIM_POLICY_BYTES, &pol, &d) !=
+		        0) {
 			dsl_diags_print(stderr, &f, &d);
 			return 1;
 		}
@@ -147,13 +153,18 @@ main(void)
 		lin += match_linear(&pol, &pods[i % NPODS].pod);
 	lrate = (double)(20 * NPODS) / (now() - t0);
 	printf("policy: %d bindings, %d namespaces, %d identities, %zu bytes "
-	       "of source\n", NBIND, NNS, NID, f.len);
+	       "of source\n",
+	    NBIND, NNS, NID, f.len);
 	printf("  parse+compile      %8.2f ms   (goal <= 20 ms; best of 10; "
-	       "parse %.2f ms)\n", best * 1e3, bparse * 1e3);
-	printf("  matches/s, podid   %10.0f     (goal >= 1,000,000/s; 250 pods)\n",
+	       "parse %.2f ms)\n",
+	    best * 1e3, bparse * 1e3);
+	printf(
+	    "  matches/s, podid   %10.0f     (goal >= 1,000,000/s; 250 pods)\n",
 	    rate);
-	printf("  matches/s, anchor  %10.0f     (linear scan of every rule, same "
-	       "run: %.0fx slower)\n", lrate, rate / lrate);
+	printf(
+	    "  matches/s, anchor  %10.0f     (linear scan of every rule, same "
+	    "run: %.0fx slower)\n",
+	    lrate, rate / lrate);
 	printf("  compiled size      %8zu bytes (%.1f bytes per binding)\n",
 	    pol.bytes, (double)pol.bytes / NBIND);
 	printf("  (grants seen: %lu, linear matches: %lu)\n", granted, lin);

@@ -78,7 +78,7 @@ static void
 diag_put_line(FILE *out, const char *line, size_t from, size_t to)
 {
 	const unsigned char *p = (const unsigned char *)line + from,
-			    *end = (const unsigned char *)line + to;
+	                    *end = (const unsigned char *)line + to;
 	size_t n;
 
 	while (p < end) {
@@ -98,7 +98,7 @@ static void
 diag_put_caret(FILE *out, const char *line, size_t from, size_t col)
 {
 	const unsigned char *p = (const unsigned char *)line + from,
-			    *end = (const unsigned char *)line + col;
+	                    *end = (const unsigned char *)line + col;
 	size_t n;
 
 	while (p < end) {
@@ -138,11 +138,11 @@ dsl_diag_print(FILE *out, const struct dsl_file *f, const struct dsl_diag *d)
 	col = d->pos.col ? d->pos.col - 1 : 0;
 	if (col > len)
 		col = len;
-	from = diag_char_start(line,
-	    col > DIAG_SHOW_MAX / 2 ? col - DIAG_SHOW_MAX / 2 : 0);
-	to = from + DIAG_SHOW_MAX < len ? diag_char_start(line,
-					      from + DIAG_SHOW_MAX)
-					: len;
+	from = diag_char_start(
+	    line, col > DIAG_SHOW_MAX / 2 ? col - DIAG_SHOW_MAX / 2 : 0);
+	to = from + DIAG_SHOW_MAX < len
+	    ? diag_char_start(line, from + DIAG_SHOW_MAX)
+	    : len;
 	fputs(from ? " ..." : " ", out);
 	diag_put_line(out, line, from, to);
 	fputs(to < len ? "...\n" : "\n", out);

@@ -41,7 +41,7 @@ enum dsl_tok {
 enum dsl_lex_err {
 	DSL_LEX_OK,
 	DSL_LEX_BAD_BYTE,     /* a byte no token starts with */
-	DSL_LEX_NUL,	      /* a NUL byte before the end */
+	DSL_LEX_NUL,          /* a NUL byte before the end */
 	DSL_LEX_UNTERMINATED, /* string not closed on its line */
 	DSL_LEX_BAD_ESCAPE,   /* unknown escape in a string */
 	DSL_LEX_ESCAPE_VALUE, /* \x or \u escape of a value not allowed */
@@ -64,8 +64,8 @@ struct dsl_lexer {
 };
 
 /* Starts lexing src[0..len); src[len] must be 0. */
-void dsl_lex_init(struct dsl_lexer *, const char *src, size_t len,
-    uint32_t max_token);
+void dsl_lex_init(
+    struct dsl_lexer *, const char *src, size_t len, uint32_t max_token);
 
 /* The next token; after DSL_T_EOF it keeps returning DSL_T_EOF. */
 void dsl_lex(struct dsl_lexer *, struct dsl_token *);
@@ -102,12 +102,12 @@ struct dsl_val {
 };
 
 enum dsl_req_op {
-	DSL_REQ_EQ,	/* key = value */
-	DSL_REQ_NE,	/* key != value */
-	DSL_REQ_IN,	/* key in (v, ...) */
-	DSL_REQ_NOTIN,	/* key notin (v, ...) */
+	DSL_REQ_EQ,     /* key = value */
+	DSL_REQ_NE,     /* key != value */
+	DSL_REQ_IN,     /* key in (v, ...) */
+	DSL_REQ_NOTIN,  /* key notin (v, ...) */
 	DSL_REQ_EXISTS, /* key */
-	DSL_REQ_ABSENT	/* !key */
+	DSL_REQ_ABSENT  /* !key */
 };
 
 /* One label requirement of a "label" line. */
@@ -129,17 +129,17 @@ enum dsl_stmt_kind {
 struct dsl_stmt {
 	enum dsl_stmt_kind kind;
 	struct dsl_pos pos;
-	struct dsl_val word;	  /* keyword or attribute name; comment text */
-	struct dsl_val name;	  /* BLOCK: its name */
-	struct dsl_val *vals;	  /* ATTR */
+	struct dsl_val word;  /* keyword or attribute name; comment text */
+	struct dsl_val name;  /* BLOCK: its name */
+	struct dsl_val *vals; /* ATTR */
 	uint32_t nvals;
-	struct dsl_req *reqs;	  /* LABEL */
+	struct dsl_req *reqs; /* LABEL */
 	uint32_t nreqs;
-	struct dsl_stmt *body;	  /* BLOCK: first statement inside */
-	struct dsl_stmt *next;	  /* the following statement, same level */
-	struct dsl_val trailing;  /* comment after the statement, len 0: none */
-	bool blank_before;	  /* one or more blank lines precede it */
-	struct dsl_pos end;	  /* BLOCK: position of its closing brace */
+	struct dsl_stmt *body;   /* BLOCK: first statement inside */
+	struct dsl_stmt *next;   /* the following statement, same level */
+	struct dsl_val trailing; /* comment after the statement, len 0: none */
+	bool blank_before;       /* one or more blank lines precede it */
+	struct dsl_pos end;      /* BLOCK: position of its closing brace */
 	struct dsl_val close_trailing; /* BLOCK: comment after the '}' */
 };
 
@@ -152,11 +152,7 @@ struct dsl_file {
 
 /* ---- diagnostics ----------------------------------------------------- */
 
-enum dsl_severity {
-	DSL_ERROR,
-	DSL_WARNING,
-	DSL_NOTE
-};
+enum dsl_severity { DSL_ERROR, DSL_WARNING, DSL_NOTE };
 
 #define DSL_DIAG_MSG 400
 
@@ -225,8 +221,8 @@ struct dsl_limits {
  * returns 0 when there was none, -1 otherwise (the tree then holds what
  * could be parsed), -2 when the arena ran out (a diagnostic says so).
  */
-int dsl_parse(struct dsl_file *f, const struct dsl_limits *,
-    struct dsl_arena *, struct dsl_diags *);
+int dsl_parse(struct dsl_file *f, const struct dsl_limits *, struct dsl_arena *,
+    struct dsl_diags *);
 
 /* Writes the tree in canonical form.  fmt(parse(fmt(x))) == fmt(x). */
 void dsl_fmt(FILE *, const struct dsl_file *);

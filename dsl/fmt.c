@@ -80,10 +80,10 @@ static void
 fmt_req(FILE *out, const struct dsl_req *r)
 {
 	static const char *const ops[] = {
-		[DSL_REQ_EQ] = " = ",
-		[DSL_REQ_NE] = " != ",
-		[DSL_REQ_IN] = " in (",
-		[DSL_REQ_NOTIN] = " notin (",
+	    [DSL_REQ_EQ] = " = ",
+	    [DSL_REQ_NE] = " != ",
+	    [DSL_REQ_IN] = " in (",
+	    [DSL_REQ_NOTIN] = " notin (",
 	};
 
 	if (r->op == DSL_REQ_ABSENT)
@@ -187,9 +187,10 @@ dsl_fmt(FILE *out, const struct dsl_file *f)
 	const struct dsl_stmt *s, *prev = NULL;
 
 	for (s = f->first; s != NULL; prev = s, s = s->next) {
-		if (prev != NULL && (s->blank_before ||
-		    prev->kind == DSL_S_BLOCK ||
-		    (s->kind == DSL_S_BLOCK && prev->kind != DSL_S_COMMENT)))
+		if (prev != NULL &&
+		    (s->blank_before || prev->kind == DSL_S_BLOCK ||
+		        (s->kind == DSL_S_BLOCK &&
+		            prev->kind != DSL_S_COMMENT)))
 			fputc('\n', out);
 		if (s->kind == DSL_S_BLOCK)
 			fmt_block(out, s);

@@ -30,10 +30,10 @@ struct parser {
 	const struct dsl_limits *lim;
 	struct dsl_arena *arena;
 	struct dsl_diags *diags;
-	bool failed; /* a syntax error was reported */
-	bool oom;    /* the arena ran out: stop */
+	bool failed;              /* a syntax error was reported */
+	bool oom;                 /* the arena ran out: stop */
 	struct dsl_stmt *pending; /* a block that closed its outer one */
-	bool stray_ok;		  /* that outer block's '}' may still come */
+	bool stray_ok;            /* that outer block's '}' may still come */
 	uint32_t nvals;
 	struct dsl_val vals[DSL_VALUES_CAP];
 };
@@ -41,7 +41,7 @@ struct parser {
 static struct dsl_pos
 tok_pos(const struct dsl_token *t)
 {
-	struct dsl_pos pos = { t->line, t->col };
+	struct dsl_pos pos = {t->line, t->col};
 
 	return pos;
 }
@@ -61,10 +61,11 @@ bad_char(struct parser *p, const struct dsl_token *t)
 		    "unexpected byte 0x%02x", u[0]);
 	else {
 		cp = t->len == 2 ? (u[0] & 0x1fu) << 6 | (u[1] & 0x3fu)
-		    : t->len == 3 ? (u[0] & 0x0fu) << 12 | (u[1] & 0x3fu) << 6 |
-			    (u[2] & 0x3fu)
-				  : (u[0] & 0x07u) << 18 | (u[1] & 0x3fu) << 12 |
-			    (u[2] & 0x3fu) << 6 | (u[3] & 0x3fu);
+		    : t->len == 3
+		    ? (u[0] & 0x0fu) << 12 | (u[1] & 0x3fu) << 6 |
+		        (u[2] & 0x3fu)
+		    : (u[0] & 0x07u) << 18 | (u[1] & 0x3fu) << 12 |
+		        (u[2] & 0x3fu) << 6 | (u[3] & 0x3fu);
 		if (cp == 0xfeff)
 			dsl_diag_add(p->diags, DSL_ERROR, tok_pos(t),
 			    "unexpected character U+FEFF (byte order mark): "
@@ -100,8 +101,8 @@ bad_escape(struct parser *p, const struct dsl_token *t)
 		      "or \\u{...}";
 	else
 		why = t->len == 2 ? "\\u takes 1 to 6 hex digits in braces"
-				  : "not a Unicode scalar value (1 to 10FFFF, "
-				    "no surrogates)";
+		                  : "not a Unicode scalar value (1 to 10FFFF, "
+		                    "no surrogates)";
 	dsl_diag_add(p->diags, DSL_ERROR, tok_pos(t),
 	    "invalid escape \"%.*s\" in string: %s", (int)t->len, t->ptr, why);
 }
@@ -153,7 +154,7 @@ alloc_any(struct parser *p, size_t size, bool text)
 	if (p->oom)
 		return NULL;
 	m = text ? dsl_arena_alloc_text(p->arena, size)
-		 : dsl_arena_alloc(p->arena, size);
+	         : dsl_arena_alloc(p->arena, size);
 	if (m == NULL) {
 		p->oom = p->failed = true;
 		dsl_diag_add(p->diags, DSL_ERROR, tok_pos(&p->tok),
@@ -263,8 +264,7 @@ push_value(struct parser *p)
 	if (p->nvals == p->lim->max_values) {
 		p->failed = true;
 		dsl_diag_add(p->diags, DSL_ERROR, tok_pos(&p->tok),
-		    "more than %u values in one statement",
-		    p->lim->max_values);
+		    "more than %u values in one statement", p->lim->max_values);
 		return false;
 	}
 	if (!take_value(p, &p->vals[p->nvals])) {
@@ -560,8 +560,9 @@ parse_stmt(struct parser *p, const struct dsl_stmt *outer, bool blank)
 	if (p->oom)
 		return NULL;
 	if (p->tok.type == DSL_T_EQ || p->tok.type == DSL_T_NE) {
-		syntax_error(p, "',' or end of line (only \"label\" lines "
-				"hold requirements)");
+		syntax_error(p,
+		    "',' or end of line (only \"label\" lines "
+		    "hold requirements)");
 		return NULL;
 	}
 	if (!parse_line_end(p, s, outer != NULL))
@@ -626,8 +627,8 @@ parse_lines(struct parser *p, const struct dsl_stmt *outer)
 			s = parse_stmt(p, outer, blank && first);
 			break;
 		default:
-			syntax_error(p, outer ? "an attribute or '}'"
-					      : "a statement");
+			syntax_error(
+			    p, outer ? "an attribute or '}'" : "a statement");
 		}
 		if (s != NULL) {
 			*link = s;

@@ -51,8 +51,8 @@ parse_pod(const char *s, const char *end, struct pol_pod *pod,
 }
 
 static void
-check_result(const struct pol *p, const struct pol_pod *pod,
-    const struct pol_result *r)
+check_result(
+    const struct pol *p, const struct pol_pod *pod, const struct pol_result *r)
 {
 	const struct pol_req *failed;
 	const char *why;
@@ -60,8 +60,10 @@ check_result(const struct pol *p, const struct pol_pod *pod,
 	bool found;
 
 	if (r->verdict == POL_EXCEPTION) {
-		assert(r->exception < p->nrules && p->rules[r->exception].exception);
-		assert(pol_rule_matches(&p->rules[r->exception], pod, &why, &failed));
+		assert(r->exception < p->nrules &&
+		    p->rules[r->exception].exception);
+		assert(pol_rule_matches(
+		    &p->rules[r->exception], pod, &why, &failed));
 		return;
 	}
 	assert((r->verdict == POL_GRANT) == (r->ngrants > 0));
@@ -82,8 +84,8 @@ check_result(const struct pol *p, const struct pol_pod *pod,
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct pol_options opt = { false, 0 };
-	struct dsl_limits lim = { 4096, 1024 };
+	struct pol_options opt = {false, 0};
+	struct dsl_limits lim = {4096, 1024};
 	struct pol_label labels[32];
 	struct pol_result res;
 	struct dsl_diags d;
@@ -109,7 +111,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	dsl_diags_init(&d, diag_v, 64);
 	if (dsl_parse(&f, &lim, &a, &d) == 0 &&
 	    pol_compile(&f, &opt, pol_mem, sizeof(pol_mem), &p, &d) == 0) {
-		parse_pod(sep ? sep + 5 : src + size, src + size, &pod, labels, 32);
+		parse_pod(
+		    sep ? sep + 5 : src + size, src + size, &pod, labels, 32);
 		pol_match(&p, &pod, &res);
 		check_result(&p, &pod, &res);
 	}

@@ -32,7 +32,7 @@ static int
 parse(struct dsl_file *f, const char *src, size_t len, unsigned char *mem,
     size_t memlen, struct dsl_diags *d)
 {
-	struct dsl_limits lim = { 4096, 1024 };
+	struct dsl_limits lim = {4096, 1024};
 	struct dsl_arena a;
 
 	memset(f, 0, sizeof(*f));
@@ -80,7 +80,7 @@ roundtrip(const struct dsl_file *f)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct pol_options opt = { false, 0 };
+	struct pol_options opt = {false, 0};
 	struct dsl_file f;
 	struct dsl_diags d;
 	struct pol p;
@@ -95,7 +95,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	src[size] = '\0';
 	if (parse(&f, src, size, ast_mem, sizeof(ast_mem), &d) == 0) {
 		roundtrip(&f);
-		if (pol_compile(&f, &opt, pol_mem, sizeof(pol_mem), &p, &d) == 0)
+		if (pol_compile(&f, &opt, pol_mem, sizeof(pol_mem), &p, &d) ==
+		    0)
 			check_compiled(&p);
 	}
 	assert(d.n <= 64);

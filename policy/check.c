@@ -89,8 +89,8 @@ pc_has_ctl(const struct dsl_val *v)
 }
 
 bool
-pc_expect(struct pol_comp *c, const struct dsl_val *v, bool ok,
-    const char *what)
+pc_expect(
+    struct pol_comp *c, const struct dsl_val *v, bool ok, const char *what)
 {
 	char buf[128];
 
@@ -107,14 +107,16 @@ pc_one_value(struct pol_comp *c, const struct dsl_stmt *s)
 		return &s->vals[0];
 	pc_error(c, s->word.pos, "\"%.*s\" takes exactly one value, got %s",
 	    (int)s->word.len, s->word.s,
-	    s->nvals == 0 ? "none" : s->nvals == 1 ? "*" : "several");
+	    s->nvals == 0       ? "none"
+	        : s->nvals == 1 ? "*"
+	                        : "several");
 	return NULL;
 }
 
 void *
 pc_alloc(struct pol_comp *c, size_t size)
 {
-	struct dsl_pos none = { 0, 0 };
+	struct dsl_pos none = {0, 0};
 	void *p;
 
 	if (c->oom)
@@ -165,7 +167,7 @@ pc_intern_init(struct pol_comp *c)
 static struct pol_str
 keep(struct pol_comp *c, const char *s, size_t len)
 {
-	struct pol_str out = { "", 0 };
+	struct pol_str out = {"", 0};
 	uint32_t i = pc_hash(s, len) & c->intern_mask;
 	const char *cand;
 	char *p;
@@ -221,8 +223,8 @@ pc_check_name(struct pol_comp *c, const struct dsl_val *v, const char *what)
 
 		pc_error(c, v->pos,
 		    "invalid %s name \"%s\": use letters, digits, '-', '_' "
-		    "and '.', at most 63", what,
-		    pc_show(v->s, v->len, buf, sizeof(buf)));
+		    "and '.', at most 63",
+		    what, pc_show(v->s, v->len, buf, sizeof(buf)));
 	}
 	return ok;
 }
@@ -331,8 +333,9 @@ covers(const struct pol_rule *a, const struct pol_rule *b)
 
 	if (!ns_subset(b, a) || (b->host_network && !a->host_network))
 		return false;
-	if (a->service_account.len && !str_eq(&b->service_account,
-	    a->service_account.s, a->service_account.len))
+	if (a->service_account.len &&
+	    !str_eq(&b->service_account, a->service_account.s,
+	        a->service_account.len))
 		return false;
 	for (i = 0; i < a->nreqs; i++)
 		if (!implied(&a->reqs[i], b))
@@ -356,17 +359,19 @@ grants_subset(const struct pol_rule *b, const struct pol_rule *a)
 }
 
 static void
-shadow_report(struct pol_comp *c, const struct pol_rule *b,
-    const struct pol_rule *a)
+shadow_report(
+    struct pol_comp *c, const struct pol_rule *b, const struct pol_rule *a)
 {
-	struct dsl_pos pos = { b->line, 1 };
+	struct dsl_pos pos = {b->line, 1};
 
 	if (a->exception && !b->exception)
-		pc_error(c, pos, "bind \"%s\" never applies: every pod it "
+		pc_error(c, pos,
+		    "bind \"%s\" never applies: every pod it "
 		    "selects is an exception of \"%s\" (line %u)",
 		    b->name.s, a->name.s, a->line);
 	else
-		pc_error(c, pos, "%s \"%s\" is shadowed by \"%s\" (line %u), "
+		pc_error(c, pos,
+		    "%s \"%s\" is shadowed by \"%s\" (line %u), "
 		    "which selects every pod it does%s",
 		    b->exception ? "exception" : "bind", b->name.s, a->name.s,
 		    a->line, b->exception ? "" : " and grants the same");
@@ -393,8 +398,8 @@ shadow_scan(struct pol_comp *c, const uint32_t *cand, uint32_t n, uint32_t bi)
 
 	for (i = 0; i < n; i++)
 		if (shadows(c->out, cand[i], bi)) {
-			shadow_report(c, &c->out->rules[bi],
-			    &c->out->rules[cand[i]]);
+			shadow_report(
+			    c, &c->out->rules[bi], &c->out->rules[cand[i]]);
 			return true;
 		}
 	return false;
@@ -420,7 +425,7 @@ check_shadowing(struct pol_comp *c)
 		for (i = h & p->ns_mask;; i = (i + 1) & p->ns_mask)
 			if (p->ns_index[i].hash == h &&
 			    str_eq(&p->ns_index[i].ns, b->namespaces[0].s,
-			    b->namespaces[0].len))
+			        b->namespaces[0].len))
 				break;
 		shadow_scan(c, p->ns_index[i].rules, p->ns_index[i].nrules, bi);
 	}
@@ -432,7 +437,7 @@ static void
 check_file(struct pol_comp *c, const struct pol_identity *id,
     const struct pol_str *path, const char *what)
 {
-	struct dsl_pos pos = { id->line, 1 };
+	struct dsl_pos pos = {id->line, 1};
 
 	if (path->len == 0 || access(path->s, R_OK) == 0)
 		return;
@@ -457,8 +462,10 @@ pc_check_semantics(struct pol_comp *c)
 		pos.line = id->line;
 		pos.col = 1;
 		if (!c->used[i])
-			pc_warning(c, pos, "identity \"%s\" is not used by any "
-			    "binding or host-token", id->name.s);
+			pc_warning(c, pos,
+			    "identity \"%s\" is not used by any "
+			    "binding or host-token",
+			    id->name.s);
 		check_file(c, id, &id->secret_file, "secret file");
 		check_file(c, id, &id->cert_file, "certificate file");
 		if (id->key_file.s != id->cert_file.s)

@@ -15,11 +15,11 @@ struct pol_comp {
 	struct pol *out;
 	bool failed, oom;
 	uint32_t nid_blocks, nrule_blocks; /* counted before compiling */
-	bool *used;			   /* per identity: referenced */
-	struct pol_identity *ids;	   /* out->identities, writable */
-	uint32_t *id_hash, id_mask;	   /* identity names: index + 1 */
-	uint32_t *rule_hash, rule_mask;	   /* rule names: index + 1 */
-	uint32_t *intern, intern_mask;	   /* strings kept: offset + 1 */
+	bool *used;                        /* per identity: referenced */
+	struct pol_identity *ids;          /* out->identities, writable */
+	uint32_t *id_hash, id_mask;        /* identity names: index + 1 */
+	uint32_t *rule_hash, rule_mask;    /* rule names: index + 1 */
+	uint32_t *intern, intern_mask;     /* strings kept: offset + 1 */
 };
 
 void pc_error(struct pol_comp *, struct dsl_pos, const char *, ...)
@@ -40,8 +40,8 @@ const struct dsl_val *pc_one_value(struct pol_comp *, const struct dsl_stmt *);
 bool pc_has_ctl(const struct dsl_val *);
 
 /* Reports "expected WHAT, got VALUE" unless ok; returns ok. */
-bool pc_expect(struct pol_comp *, const struct dsl_val *, bool ok,
-    const char *what);
+bool pc_expect(
+    struct pol_comp *, const struct dsl_val *, bool ok, const char *what);
 
 /* Memory from the compiled policy's buffer; NULL (reported) when full. */
 void *pc_alloc(struct pol_comp *, size_t);

@@ -26,39 +26,38 @@ enum id_attr {
 	IA__COUNT
 };
 
-#define K(x) (1u << (x))
+#define K(x)  (1u << (x))
 #define K_AAD (K(POL_SECRET) | K(POL_CERTIFICATE) | K(POL_FEDERATED))
 
 static const struct {
 	const char *name;
 	unsigned allowed, required; /* masks of enum pol_kind */
 } id_attrs[IA__COUNT] = {
-	[IA_KIND] = { "kind", 0xf, 0 },
-	[IA_CLIENT_ID] = { "client-id", 0xf, K_AAD },
-	[IA_RESOURCE_ID] = { "resource-id", K(POL_MANAGED), 0 },
-	[IA_OBJECT_ID] = { "object-id", K(POL_MANAGED), 0 },
-	[IA_TENANT] = { "tenant", K_AAD, K_AAD },
-	[IA_AUTHORITY] = { "authority", K_AAD, 0 },
-	[IA_ENDPOINT] = { "endpoint", K_AAD, 0 },
-	[IA_SECRET_FILE] = { "secret-file", K(POL_SECRET), K(POL_SECRET) },
-	[IA_CERT_FILE] = { "cert-file", K(POL_CERTIFICATE),
-			     K(POL_CERTIFICATE) },
-	[IA_KEY_FILE] = { "key-file", K(POL_CERTIFICATE), 0 },
-	[IA_SIGNING] = { "signing", K(POL_CERTIFICATE), 0 },
-	[IA_AUDIENCE] = { "audience", K(POL_FEDERATED), 0 },
+    [IA_KIND] = {"kind", 0xf, 0},
+    [IA_CLIENT_ID] = {"client-id", 0xf, K_AAD},
+    [IA_RESOURCE_ID] = {"resource-id", K(POL_MANAGED), 0},
+    [IA_OBJECT_ID] = {"object-id", K(POL_MANAGED), 0},
+    [IA_TENANT] = {"tenant", K_AAD, K_AAD},
+    [IA_AUTHORITY] = {"authority", K_AAD, 0},
+    [IA_ENDPOINT] = {"endpoint", K_AAD, 0},
+    [IA_SECRET_FILE] = {"secret-file", K(POL_SECRET), K(POL_SECRET)},
+    [IA_CERT_FILE] = {"cert-file", K(POL_CERTIFICATE), K(POL_CERTIFICATE)},
+    [IA_KEY_FILE] = {"key-file", K(POL_CERTIFICATE), 0},
+    [IA_SIGNING] = {"signing", K(POL_CERTIFICATE), 0},
+    [IA_AUDIENCE] = {"audience", K(POL_FEDERATED), 0},
 };
 
 static const char *const kind_names[] = {
-	[POL_MANAGED] = "managed",
-	[POL_SECRET] = "secret",
-	[POL_CERTIFICATE] = "certificate",
-	[POL_FEDERATED] = "federated",
+    [POL_MANAGED] = "managed",
+    [POL_SECRET] = "secret",
+    [POL_CERTIFICATE] = "certificate",
+    [POL_FEDERATED] = "federated",
 };
 
 static const char *const signing_names[] = {
-	[POL_SIGN_RS256] = "rs256",
-	[POL_SIGN_PS256] = "ps256",
-	[POL_SIGN_ES256] = "es256",
+    [POL_SIGN_RS256] = "rs256",
+    [POL_SIGN_PS256] = "ps256",
+    [POL_SIGN_ES256] = "es256",
 };
 
 const char *
@@ -108,11 +107,12 @@ id_check_value(struct pol_comp *c, enum id_attr a, const struct dsl_val *v,
 	case IA_SECRET_FILE:
 	case IA_CERT_FILE:
 	case IA_KEY_FILE:
-		return pc_expect(c, v, v->len > 1 && v->s[0] == '/' &&
-		    !pc_has_ctl(v), "an absolute file path");
+		return pc_expect(c, v,
+		    v->len > 1 && v->s[0] == '/' && !pc_has_ctl(v),
+		    "an absolute file path");
 	case IA_AUDIENCE:
-		return pc_expect(c, v, v->len > 0 && v->len <= 256 &&
-		    !pc_has_ctl(v),
+		return pc_expect(c, v,
+		    v->len > 0 && v->len <= 256 && !pc_has_ctl(v),
 		    "an audience of 1 to 256 bytes, no control characters");
 	case IA_ENDPOINT:
 		if (dsl_val_is(v, "v1") || dsl_val_is(v, "v2")) {
@@ -169,16 +169,26 @@ static struct pol_str *
 id_field(struct pol_identity *id, enum id_attr a)
 {
 	switch (a) {
-	case IA_CLIENT_ID: return &id->client_id;
-	case IA_RESOURCE_ID: return &id->resource_id;
-	case IA_OBJECT_ID: return &id->object_id;
-	case IA_TENANT: return &id->tenant;
-	case IA_AUTHORITY: return &id->authority;
-	case IA_SECRET_FILE: return &id->secret_file;
-	case IA_CERT_FILE: return &id->cert_file;
-	case IA_KEY_FILE: return &id->key_file;
-	case IA_AUDIENCE: return &id->audience;
-	default: return NULL;
+	case IA_CLIENT_ID:
+		return &id->client_id;
+	case IA_RESOURCE_ID:
+		return &id->resource_id;
+	case IA_OBJECT_ID:
+		return &id->object_id;
+	case IA_TENANT:
+		return &id->tenant;
+	case IA_AUTHORITY:
+		return &id->authority;
+	case IA_SECRET_FILE:
+		return &id->secret_file;
+	case IA_CERT_FILE:
+		return &id->cert_file;
+	case IA_KEY_FILE:
+		return &id->key_file;
+	case IA_AUDIENCE:
+		return &id->audience;
+	default:
+		return NULL;
 	}
 }
 
@@ -224,16 +234,18 @@ id_fill(struct pol_comp *c, const struct dsl_stmt *blk,
 }
 
 static void
-id_defaults(struct pol_comp *c, const struct dsl_stmt *blk,
-    struct pol_identity *id)
+id_defaults(
+    struct pol_comp *c, const struct dsl_stmt *blk, struct pol_identity *id)
 {
 	if (id->kind == POL_MANAGED && id->client_id.len == 0 &&
 	    id->resource_id.len == 0)
 		pc_error(c, blk->name.pos,
 		    "managed identity \"%s\" needs \"client-id\" or "
-		    "\"resource-id\"", id->name.s);
+		    "\"resource-id\"",
+		    id->name.s);
 	if (id->kind != POL_MANAGED && id->authority.len == 0)
-		id->authority = pc_keep_lit(c, "https://login.microsoftonline.com");
+		id->authority =
+		    pc_keep_lit(c, "https://login.microsoftonline.com");
 	if (id->kind == POL_CERTIFICATE && id->key_file.len == 0)
 		id->key_file = id->cert_file;
 	if (id->kind == POL_FEDERATED && id->audience.len == 0)
@@ -241,10 +253,10 @@ id_defaults(struct pol_comp *c, const struct dsl_stmt *blk,
 }
 
 static void
-compile_identity(struct pol_comp *c, const struct dsl_stmt *blk,
-    struct pol_identity *id)
+compile_identity(
+    struct pol_comp *c, const struct dsl_stmt *blk, struct pol_identity *id)
 {
-	const struct dsl_stmt *seen[IA__COUNT] = { 0 };
+	const struct dsl_stmt *seen[IA__COUNT] = {0};
 	const struct dsl_val *kv;
 	int kind;
 
@@ -256,7 +268,8 @@ compile_identity(struct pol_comp *c, const struct dsl_stmt *blk,
 	if (seen[IA_KIND] == NULL) {
 		pc_error(c, blk->name.pos,
 		    "identity \"%s\" has no \"kind\" (managed, secret, "
-		    "certificate or federated)", id->name.s);
+		    "certificate or federated)",
+		    id->name.s);
 		return;
 	}
 	kv = &seen[IA_KIND]->vals[0];
@@ -368,11 +381,15 @@ compile_proxy_routes(struct pol_comp *c)
 			pc_error(c, s->word.pos,
 			    "\"proxy-route\" needs one or more paths");
 		for (i = 0; i < s->nvals; i++)
-			if (pc_expect(c, &s->vals[i], pc_is_proxy_path(&s->vals[i]),
-			    "an IMDS path under /metadata/ (no query, '%', '\\', "
-			    "\"//\" or dot segment, no trailing '/', not under "
-			    "/metadata/identity)"))
-				r[c->out->nproxy_routes++] = pc_keep(c, &s->vals[i]);
+			if (pc_expect(c, &s->vals[i],
+			        pc_is_proxy_path(&s->vals[i]),
+			        "an IMDS path under /metadata/ (no query, '%', "
+			        "'\\', "
+			        "\"//\" or dot segment, no trailing '/', not "
+			        "under "
+			        "/metadata/identity)"))
+				r[c->out->nproxy_routes++] =
+				    pc_keep(c, &s->vals[i]);
 	}
 }
 
@@ -390,8 +407,8 @@ fnv1a64(const char *s, size_t len)
 }
 
 int
-pol_compile(const struct dsl_file *f, const struct pol_options *opt,
-    void *mem, size_t size, struct pol *out, struct dsl_diags *diags)
+pol_compile(const struct dsl_file *f, const struct pol_options *opt, void *mem,
+    size_t size, struct pol *out, struct dsl_diags *diags)
 {
 	struct pol_comp c;
 

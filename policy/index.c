@@ -57,9 +57,9 @@ pc_count_and_size(struct pol_comp *c)
 
 /* The slot of name in a table of pol_str names, or the empty one. */
 static uint32_t *
-name_slot(uint32_t *table, uint32_t mask, const struct pol_str *(*get)(
-    const struct pol_comp *, uint32_t), const struct pol_comp *c,
-    const char *s, size_t len)
+name_slot(uint32_t *table, uint32_t mask,
+    const struct pol_str *(*get)(const struct pol_comp *, uint32_t),
+    const struct pol_comp *c, const char *s, size_t len)
 {
 	uint32_t i = pc_hash(s, len) & mask;
 	const struct pol_str *n;
@@ -132,8 +132,8 @@ pc_rule_add(struct pol_comp *c, const struct dsl_val *v, uint32_t index)
 {
 	uint32_t *slot;
 
-	slot = name_slot(c->rule_hash, c->rule_mask, rule_name, c, v->s,
-	    v->len);
+	slot =
+	    name_slot(c->rule_hash, c->rule_mask, rule_name, c, v->s, v->len);
 	if (*slot != 0) {
 		pc_error(c, v->pos,
 		    "rule \"%.*s\" defined twice (first at line %u)",
@@ -196,7 +196,8 @@ pc_index_namespaces(struct pol_comp *c)
 		if (p->rules[r].all_namespaces)
 			all[p->nall_ns_rules++] = r;
 		for (i = 0; i < p->rules[r].nnamespaces; i++) {
-			slot = ns_slot(t, p->ns_mask, &p->rules[r].namespaces[i]);
+			slot =
+			    ns_slot(t, p->ns_mask, &p->rules[r].namespaces[i]);
 			base[(slot->rules - base) + slot->nrules++] = r;
 		}
 	}

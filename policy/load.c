@@ -45,7 +45,7 @@ pol_slot_free(struct pol_slot *s)
 static int
 slot_read(struct pol_slot *s, const char *path)
 {
-	struct dsl_pos none = { 0, 0 };
+	struct dsl_pos none = {0, 0};
 	struct stat st;
 	size_t n = 0;
 	ssize_t r;
@@ -88,7 +88,7 @@ int
 pol_slot_load(struct pol_slot *s, const char *path,
     const struct pol_options *opt, bool syntax_only)
 {
-	struct dsl_limits dl = { s->lim.max_token, s->lim.max_values };
+	struct dsl_limits dl = {s->lim.max_token, s->lim.max_values};
 	struct dsl_arena arena;
 
 	s->loaded = false;
@@ -105,7 +105,7 @@ pol_slot_load(struct pol_slot *s, const char *path,
 	if (syntax_only)
 		return 0;
 	if (pol_compile(&s->file, opt, s->pol_mem, s->lim.pol_bytes, &s->pol,
-	    &s->diags) != 0)
+	        &s->diags) != 0)
 		return -1;
 	s->loaded = true;
 	return 0;

@@ -87,8 +87,9 @@ pol_rule_matches(const struct pol_rule *r, const struct pol_pod *pod,
 		*why = "pod uses the host network (add \"host-network allow\")";
 		return false;
 	}
-	if (r->service_account.len && (r->service_account.len != pod->salen ||
-	    memcmp(r->service_account.s, pod->sa, pod->salen) != 0)) {
+	if (r->service_account.len &&
+	    (r->service_account.len != pod->salen ||
+	        memcmp(r->service_account.s, pod->sa, pod->salen) != 0)) {
 		*why = "service account differs";
 		return false;
 	}
@@ -147,8 +148,8 @@ pol_key_bit(const char *key, size_t len)
  * exception wins over every binding, wherever it stands in the file.
  */
 void
-pol_match(const struct pol *p, const struct pol_pod *pod,
-    struct pol_result *res)
+pol_match(
+    const struct pol *p, const struct pol_pod *pod, struct pol_result *res)
 {
 	const struct pol_ns_slot *slot;
 	const uint32_t *a, *b;

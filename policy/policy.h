@@ -20,19 +20,19 @@
 
 /* Identities kept for one pod; past it the result says truncated. */
 #define POL_MAX_GRANTS 16
-#define POL_NONE 0xffffu
+#define POL_NONE       0xffffu
 
 enum pol_kind {
-	POL_MANAGED,	 /* user-assigned managed identity, via node IMDS */
-	POL_SECRET,	 /* service principal, client secret in a file */
+	POL_MANAGED,     /* user-assigned managed identity, via node IMDS */
+	POL_SECRET,      /* service principal, client secret in a file */
 	POL_CERTIFICATE, /* service principal, certificate (PEM) */
-	POL_FEDERATED	 /* pod's service-account token exchanged */
+	POL_FEDERATED    /* pod's service-account token exchanged */
 };
 
 enum pol_signing {
 	POL_SIGN_RS256, /* with x5t (SHA-1 thumbprint) */
 	POL_SIGN_PS256, /* with x5t#S256 */
-	POL_SIGN_ES256	/* with x5t#S256 */
+	POL_SIGN_ES256  /* with x5t#S256 */
 };
 
 /* A string in the compiled policy: NUL-terminated, len without the NUL. */
@@ -47,15 +47,15 @@ struct pol_identity {
 	struct pol_str client_id;   /* may be empty for managed */
 	struct pol_str resource_id; /* managed: ARM id, may be empty */
 	struct pol_str object_id;   /* managed: principal id, may be empty */
-	struct pol_str tenant;	    /* not managed */
+	struct pol_str tenant;      /* not managed */
 	struct pol_str authority;   /* not managed: https://host */
 	struct pol_str secret_file; /* secret */
 	struct pol_str cert_file;   /* certificate */
 	struct pol_str key_file;    /* certificate: defaults to cert_file */
 	struct pol_str audience;    /* federated */
 	enum pol_signing signing;   /* certificate */
-	bool aad_v1;		    /* use the v1 token endpoint */
-	bool host_token;	    /* hosts may ask for it (/host/token/) */
+	bool aad_v1;                /* use the v1 token endpoint */
+	bool host_token;            /* hosts may ask for it (/host/token/) */
 	uint32_t line;
 };
 
@@ -80,7 +80,7 @@ struct pol_rule {
 	struct pol_str name;
 	bool exception;
 	bool all_namespaces;
-	bool host_network; /* hostNetwork pods may match */
+	bool host_network;                /* hostNetwork pods may match */
 	const struct pol_str *namespaces; /* sorted; none when all */
 	uint32_t nnamespaces;
 	struct pol_str service_account; /* empty: any */
@@ -109,19 +109,19 @@ struct pol {
 	const struct pol_str *proxy_routes;
 	uint32_t nproxy_routes;
 	const struct pol_ns_slot *ns_index;
-	uint32_t ns_mask; /* slots - 1 */
+	uint32_t ns_mask;             /* slots - 1 */
 	const uint32_t *all_ns_rules; /* rules with namespace *, ascending */
 	uint32_t nall_ns_rules;
 	const uint32_t *id_index; /* identity name hash: index+1, 0 empty */
 	uint32_t id_mask;
-	size_t bytes; /* memory the compiled form keeps */
-	size_t need;  /* memory compiling it needs (bytes + string table) */
+	size_t bytes;    /* memory the compiled form keeps */
+	size_t need;     /* memory compiling it needs (bytes + string table) */
 	uint64_t digest; /* FNV-1a of the compiled content, for "same policy" */
 };
 
 struct pol_options {
-	bool files_fatal;   /* missing secret/cert files: error, not warning */
-	size_t max_bytes;   /* compiled policy budget */
+	bool files_fatal; /* missing secret/cert files: error, not warning */
+	size_t max_bytes; /* compiled policy budget */
 };
 
 /*
@@ -130,8 +130,8 @@ struct pol_options {
  * -1 when there was an error (then *out must not be used).  Warnings do not
  * fail the compile.
  */
-int pol_compile(const struct dsl_file *f, const struct pol_options *,
-    void *mem, size_t size, struct pol *out, struct dsl_diags *diags);
+int pol_compile(const struct dsl_file *f, const struct pol_options *, void *mem,
+    size_t size, struct pol *out, struct dsl_diags *diags);
 
 /* A pod as the matcher sees it; slices need not be NUL-terminated. */
 struct pol_label {
@@ -149,13 +149,13 @@ struct pol_pod {
 
 struct pol_grant {
 	uint16_t identity; /* index into pol.identities */
-	uint32_t rule;	   /* index into pol.rules */
+	uint32_t rule;     /* index into pol.rules */
 };
 
 enum pol_verdict {
-	POL_DENY,      /* no binding matched: nothing granted */
-	POL_GRANT,     /* grants[0..ngrants) */
-	POL_EXCEPTION  /* pass the pod's requests to the node's IMDS */
+	POL_DENY,     /* no binding matched: nothing granted */
+	POL_GRANT,    /* grants[0..ngrants) */
+	POL_EXCEPTION /* pass the pod's requests to the node's IMDS */
 };
 
 struct pol_result {
@@ -174,8 +174,7 @@ struct pol_result {
  * "namespace *" in turn, each requirement a scan of the pod's labels.  No
  * allocation; safe to call concurrently on an immutable policy.
  */
-void pol_match(const struct pol *, const struct pol_pod *,
-    struct pol_result *);
+void pol_match(const struct pol *, const struct pol_pod *, struct pol_result *);
 
 /* The bit a label key sets in a pod's key mask (a 64-bit Bloom filter). */
 uint64_t pol_key_bit(const char *key, size_t len);

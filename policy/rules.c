@@ -26,8 +26,8 @@ str_cmp(const struct pol_str *a, const struct pol_str *b)
 
 /* False (reported at the second one) when a value appears twice. */
 static bool
-no_duplicates(struct pol_comp *c, const struct dsl_val *v, uint32_t n,
-    const char *what)
+no_duplicates(
+    struct pol_comp *c, const struct dsl_val *v, uint32_t n, const char *what)
 {
 	char buf[128];
 	uint32_t i, j;
@@ -37,9 +37,11 @@ no_duplicates(struct pol_comp *c, const struct dsl_val *v, uint32_t n,
 			if (v[i].len == v[j].len &&
 			    memcmp(v[i].s, v[j].s, v[i].len) == 0) {
 				pc_error(c, v[i].pos,
-				    "%s \"%s\" listed twice (first at column %u)",
-				    what, pc_show(v[i].s, v[i].len, buf,
-				    sizeof(buf)), v[j].pos.col);
+				    "%s \"%s\" listed twice (first at column "
+				    "%u)",
+				    what,
+				    pc_show(v[i].s, v[i].len, buf, sizeof(buf)),
+				    v[j].pos.col);
 				return false;
 			}
 	return true;
@@ -61,12 +63,13 @@ sort_set(struct pol_str *v, uint32_t n)
 }
 
 static bool
-set_attr(struct pol_comp *c, const struct dsl_stmt **slot,
-    const struct dsl_stmt *s)
+set_attr(
+    struct pol_comp *c, const struct dsl_stmt **slot, const struct dsl_stmt *s)
 {
 	if (*slot != NULL) {
-		pc_error(c, s->word.pos, "\"%.*s\" given twice (first at line %u)",
-		    (int)s->word.len, s->word.s, (*slot)->pos.line);
+		pc_error(c, s->word.pos,
+		    "\"%.*s\" given twice (first at line %u)", (int)s->word.len,
+		    s->word.s, (*slot)->pos.line);
 		return false;
 	}
 	*slot = s;
@@ -106,8 +109,8 @@ gather(struct pol_comp *c, const struct dsl_stmt *blk, bool exception,
 }
 
 static void
-compile_namespaces(struct pol_comp *c, const struct dsl_stmt *s,
-    struct pol_rule *r)
+compile_namespaces(
+    struct pol_comp *c, const struct dsl_stmt *s, struct pol_rule *r)
 {
 	struct pol_str *ns;
 	uint32_t i;
@@ -120,17 +123,19 @@ compile_namespaces(struct pol_comp *c, const struct dsl_stmt *s,
 		    r->name.s, r->exception ? "exception" : "identities");
 		return;
 	}
-	if (s->nvals == 0 || (ns = pc_alloc(c, s->nvals * sizeof(*ns))) == NULL) {
+	if (s->nvals == 0 ||
+	    (ns = pc_alloc(c, s->nvals * sizeof(*ns))) == NULL) {
 		if (s->nvals == 0)
 			pc_error(c, s->word.pos,
 			    "\"namespace\" needs one or more names, or *");
 		return;
 	}
 	for (i = 0; i < s->nvals; i++) {
-		if (!pc_expect(c, &s->vals[i], !s->vals[i].star &&
-		    pc_is_dns_label(s->vals[i].s, s->vals[i].len),
-		    s->vals[i].star ? "a namespace name (* stands alone)"
-				    : "a namespace name"))
+		if (!pc_expect(c, &s->vals[i],
+		        !s->vals[i].star &&
+		            pc_is_dns_label(s->vals[i].s, s->vals[i].len),
+		        s->vals[i].star ? "a namespace name (* stands alone)"
+		                        : "a namespace name"))
 			return;
 		ns[i] = pc_keep(c, &s->vals[i]);
 	}
@@ -149,16 +154,18 @@ compile_req(struct pol_comp *c, const struct dsl_req *d, struct pol_req *q)
 
 	q->op = (enum pol_op)d->op;
 	if (!pc_expect(c, &d->key, pc_is_label_key(d->key.s, d->key.len),
-	    "a label key ([prefix/]name, name at most 63 characters)"))
+	        "a label key ([prefix/]name, name at most 63 characters)"))
 		return false;
 	q->key = pc_keep(c, &d->key);
 	if (d->nvals > 0 && (v = pc_alloc(c, d->nvals * sizeof(*v))) == NULL)
 		return false;
 	for (i = 0; i < d->nvals; i++) {
-		if (!pc_expect(c, &d->vals[i], !d->vals[i].star &&
-		    pc_is_label_value(d->vals[i].s, d->vals[i].len),
-		    "a label value (at most 63 characters: letters, digits, "
-		    "'-', '_', '.')"))
+		if (!pc_expect(c, &d->vals[i],
+		        !d->vals[i].star &&
+		            pc_is_label_value(d->vals[i].s, d->vals[i].len),
+		        "a label value (at most 63 characters: letters, "
+		        "digits, "
+		        "'-', '_', '.')"))
 			return false;
 		v[i] = pc_keep(c, &d->vals[i]);
 	}
@@ -171,8 +178,8 @@ compile_req(struct pol_comp *c, const struct dsl_req *d, struct pol_req *q)
 }
 
 static void
-compile_reqs(struct pol_comp *c, const struct dsl_stmt *blk,
-    uint32_t nreqs, struct pol_rule *r)
+compile_reqs(struct pol_comp *c, const struct dsl_stmt *blk, uint32_t nreqs,
+    struct pol_rule *r)
 {
 	const struct dsl_stmt *s;
 	struct pol_req *q;
@@ -196,13 +203,14 @@ compile_reqs(struct pol_comp *c, const struct dsl_stmt *blk,
 }
 
 static void
-compile_identity_refs(struct pol_comp *c, const struct dsl_stmt *s,
-    struct pol_rule *r)
+compile_identity_refs(
+    struct pol_comp *c, const struct dsl_stmt *s, struct pol_rule *r)
 {
 	uint16_t *ids;
 	uint32_t i, j, id;
 
-	if (s->nvals == 0 || (ids = pc_alloc(c, s->nvals * sizeof(*ids))) == NULL) {
+	if (s->nvals == 0 ||
+	    (ids = pc_alloc(c, s->nvals * sizeof(*ids))) == NULL) {
 		if (s->nvals == 0)
 			pc_error(c, s->word.pos,
 			    "\"identity\" needs one or more identity names");
@@ -215,7 +223,8 @@ compile_identity_refs(struct pol_comp *c, const struct dsl_stmt *s,
 			if (ids[j] == id)
 				break;
 		if (j < r->nidentities) {
-			pc_error(c, s->vals[i].pos, "identity \"%.*s\" listed twice",
+			pc_error(c, s->vals[i].pos,
+			    "identity \"%.*s\" listed twice",
 			    (int)s->vals[i].len, s->vals[i].s);
 			continue;
 		}
@@ -226,24 +235,23 @@ compile_identity_refs(struct pol_comp *c, const struct dsl_stmt *s,
 }
 
 static void
-compile_scalar_attrs(struct pol_comp *c, const struct rule_attrs *ra,
-    struct pol_rule *r)
+compile_scalar_attrs(
+    struct pol_comp *c, const struct rule_attrs *ra, struct pol_rule *r)
 {
 	const struct dsl_val *v;
 
 	if (ra->sa != NULL && (v = pc_one_value(c, ra->sa)) != NULL &&
 	    pc_expect(c, v, pc_is_dns_subdomain(v->s, v->len),
-		"a service account name"))
+	        "a service account name"))
 		r->service_account = pc_keep(c, v);
 	if (ra->hostnet != NULL && (v = pc_one_value(c, ra->hostnet)) != NULL &&
 	    pc_expect(c, v, dsl_val_is(v, "allow") || dsl_val_is(v, "deny"),
-		"allow or deny"))
+	        "allow or deny"))
 		r->host_network = dsl_val_is(v, "allow");
 }
 
 static void
-compile_rule(struct pol_comp *c, const struct dsl_stmt *blk,
-    struct pol_rule *r)
+compile_rule(struct pol_comp *c, const struct dsl_stmt *blk, struct pol_rule *r)
 {
 	struct rule_attrs ra;
 
@@ -259,8 +267,10 @@ compile_rule(struct pol_comp *c, const struct dsl_stmt *blk,
 	else
 		compile_namespaces(c, ra.ns, r);
 	if (!r->exception && ra.identity == NULL)
-		pc_error(c, blk->name.pos, "bind \"%s\" grants no identity: "
-		    "add \"identity NAME\"", r->name.s);
+		pc_error(c, blk->name.pos,
+		    "bind \"%s\" grants no identity: "
+		    "add \"identity NAME\"",
+		    r->name.s);
 	else if (ra.identity != NULL)
 		compile_identity_refs(c, ra.identity, r);
 	compile_scalar_attrs(c, &ra, r);
@@ -278,8 +288,9 @@ pc_compile_rules(struct pol_comp *c)
 		return;
 	p->rules = rules;
 	for (s = c->f->first; s != NULL && !c->oom; s = s->next) {
-		if (s->kind != DSL_S_BLOCK || (!dsl_val_is(&s->word, "bind") &&
-		    !dsl_val_is(&s->word, "exception")))
+		if (s->kind != DSL_S_BLOCK ||
+		    (!dsl_val_is(&s->word, "bind") &&
+		        !dsl_val_is(&s->word, "exception")))
 			continue;
 		if (!pc_check_name(c, &s->name, "rule") ||
 		    pc_rule_add(c, &s->name, p->nrules) < 0)

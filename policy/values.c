@@ -186,7 +186,7 @@ bool
 pc_is_https_url(const struct dsl_val *v)
 {
 	const char *p, *end = v->s + v->len, *host;
-	struct dsl_val h = { 0 };
+	struct dsl_val h = {0};
 
 	if (v->len <= 8 || strncasecmp(v->s, "https://", 8) != 0)
 		return false;
@@ -196,7 +196,8 @@ pc_is_https_url(const struct dsl_val *v)
 	h.s = host;
 	h.len = (uint32_t)(p - host);
 	h.quoted = false;
-	if (!pc_is_dns_name(&h) && !(h.len == 9 && memcmp(host, "localhost", 9) == 0))
+	if (!pc_is_dns_name(&h) &&
+	    !(h.len == 9 && memcmp(host, "localhost", 9) == 0))
 		return false;
 	if (p < end && *p == ':') {
 		for (host = ++p; p < end && *p >= '0' && *p <= '9'; p++)

@@ -19,41 +19,41 @@ static int harness_pass, harness_fail, harness_cur_failed;
 static const char *harness_cur;
 
 /* check(cond): records a failure of the current test, with file:line. */
-#define check(cond)                                                        \
-	do {                                                               \
-		if (!(cond)) {                                             \
-			harness_cur_failed = 1;                            \
-			fprintf(stderr, "%s:%d: %s: check failed: %s\n",   \
-			    __FILE__, __LINE__, harness_cur, #cond);       \
-		}                                                          \
+#define check(cond)                                                            \
+	do {                                                                   \
+		if (!(cond)) {                                                 \
+			harness_cur_failed = 1;                                \
+			fprintf(stderr, "%s:%d: %s: check failed: %s\n",       \
+			    __FILE__, __LINE__, harness_cur, #cond);           \
+		}                                                              \
 	} while (0)
 
 /* check_str(a, b): two NUL-terminated strings are equal; shows both. */
-#define check_str(a, b)                                                    \
-	do {                                                               \
-		const char *check_a_ = (a), *check_b_ = (b);               \
-		if (check_a_ == NULL || check_b_ == NULL ||                \
-		    strcmp(check_a_, check_b_) != 0) {                     \
-			harness_cur_failed = 1;                            \
-			fprintf(stderr,                                    \
-			    "%s:%d: %s: got \"%s\", want \"%s\"\n",        \
-			    __FILE__, __LINE__, harness_cur,               \
-			    check_a_ ? check_a_ : "(null)",                \
-			    check_b_ ? check_b_ : "(null)");               \
-		}                                                          \
+#define check_str(a, b)                                                        \
+	do {                                                                   \
+		const char *check_a_ = (a), *check_b_ = (b);                   \
+		if (check_a_ == NULL || check_b_ == NULL ||                    \
+		    strcmp(check_a_, check_b_) != 0) {                         \
+			harness_cur_failed = 1;                                \
+			fprintf(stderr,                                        \
+			    "%s:%d: %s: got \"%s\", want \"%s\"\n", __FILE__,  \
+			    __LINE__, harness_cur,                             \
+			    check_a_ ? check_a_ : "(null)",                    \
+			    check_b_ ? check_b_ : "(null)");                   \
+		}                                                              \
 	} while (0)
 
 /* check_int(a, b): two integers are equal; shows both. */
-#define check_int(a, b)                                                    \
-	do {                                                               \
-		long long check_a_ = (long long)(a);                       \
-		long long check_b_ = (long long)(b);                       \
-		if (check_a_ != check_b_) {                                \
-			harness_cur_failed = 1;                            \
-			fprintf(stderr, "%s:%d: %s: %s is %lld, want %lld\n", \
-			    __FILE__, __LINE__, harness_cur, #a, check_a_, \
-			    check_b_);                                     \
-		}                                                          \
+#define check_int(a, b)                                                        \
+	do {                                                                   \
+		long long check_a_ = (long long)(a);                           \
+		long long check_b_ = (long long)(b);                           \
+		if (check_a_ != check_b_) {                                    \
+			harness_cur_failed = 1;                                \
+			fprintf(stderr, "%s:%d: %s: %s is %lld, want %lld\n",  \
+			    __FILE__, __LINE__, harness_cur, #a, check_a_,     \
+			    check_b_);                                         \
+		}                                                              \
 	} while (0)
 
 static inline void

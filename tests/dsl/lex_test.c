@@ -40,13 +40,13 @@ t_tokens(void)
 	static const char src[] =
 	    "bind x {\n  label a.b/c == \"v\", !d, e != f, g in (h, *)\n}"
 	    " # note\n";
-	static const enum dsl_tok want[] = { DSL_T_WORD, DSL_T_WORD,
-		DSL_T_LBRACE, DSL_T_NL, DSL_T_WORD, DSL_T_WORD, DSL_T_EQ,
-		DSL_T_STRING, DSL_T_COMMA, DSL_T_BANG, DSL_T_WORD, DSL_T_COMMA,
-		DSL_T_WORD, DSL_T_NE, DSL_T_WORD, DSL_T_COMMA, DSL_T_WORD,
-		DSL_T_WORD, DSL_T_LPAREN, DSL_T_WORD, DSL_T_COMMA, DSL_T_STAR,
-		DSL_T_RPAREN, DSL_T_NL, DSL_T_RBRACE, DSL_T_COMMENT, DSL_T_NL,
-		DSL_T_EOF };
+	static const enum dsl_tok want[] = {DSL_T_WORD, DSL_T_WORD,
+	    DSL_T_LBRACE, DSL_T_NL, DSL_T_WORD, DSL_T_WORD, DSL_T_EQ,
+	    DSL_T_STRING, DSL_T_COMMA, DSL_T_BANG, DSL_T_WORD, DSL_T_COMMA,
+	    DSL_T_WORD, DSL_T_NE, DSL_T_WORD, DSL_T_COMMA, DSL_T_WORD,
+	    DSL_T_WORD, DSL_T_LPAREN, DSL_T_WORD, DSL_T_COMMA, DSL_T_STAR,
+	    DSL_T_RPAREN, DSL_T_NL, DSL_T_RBRACE, DSL_T_COMMENT, DSL_T_NL,
+	    DSL_T_EOF};
 	enum dsl_tok got[64];
 	struct dsl_token e;
 	enum dsl_lex_err err;
@@ -89,7 +89,7 @@ static enum dsl_lex_err
 first_error(const char *src, size_t len, uint32_t *col)
 {
 	enum dsl_tok got[8];
-	struct dsl_token e = { 0 };
+	struct dsl_token e = {0};
 	enum dsl_lex_err err;
 
 	lex_all(src, len, got, 8, &e, &err);
@@ -106,25 +106,25 @@ t_errors(void)
 		enum dsl_lex_err err;
 		uint32_t col;
 	} cases[] = {
-		{ "a $", 3, DSL_LEX_BAD_BYTE, 3 },
-		{ "a\x01", 2, DSL_LEX_BAD_BYTE, 2 },
-		{ "a \xff", 3, DSL_LEX_BAD_BYTE, 3 },
-		{ "a \0 b", 5, DSL_LEX_NUL, 3 },
-		{ "\"ab\0c\"", 6, DSL_LEX_NUL, 4 },
-		{ "x \"abc\n", 7, DSL_LEX_UNTERMINATED, 3 },
-		{ "x \"abc", 6, DSL_LEX_UNTERMINATED, 3 },
-		{ "\"a\\qb\"", 6, DSL_LEX_BAD_ESCAPE, 3 },
-		{ "\"\\x00\"", 6, DSL_LEX_ESCAPE_VALUE, 2 },
-		{ "\"\\x80\"", 6, DSL_LEX_ESCAPE_VALUE, 2 },
-		{ "\"\\u{110000}\"", 12, DSL_LEX_ESCAPE_VALUE, 2 },
-		{ "\"\\u{d800}\"", 10, DSL_LEX_ESCAPE_VALUE, 2 },
-		{ "\"\\u{}\"", 6, DSL_LEX_ESCAPE_VALUE, 2 },
-		{ "\"a\xc3\x28\"", 5, DSL_LEX_BAD_UTF8, 3 },
-		{ "\"\xe0\x80\x80\"", 5, DSL_LEX_BAD_UTF8, 2 },
-		{ "\"\xed\xa0\x80\"", 5, DSL_LEX_BAD_UTF8, 2 },
-		{ "# \xf5\x80", 4, DSL_LEX_BAD_UTF8, 3 },
-		{ "# a\0b $", 7, DSL_LEX_NUL, 4 },
-		{ "x \xef\xbb\xbf", 5, DSL_LEX_BAD_BYTE, 3 },
+	    {"a $", 3, DSL_LEX_BAD_BYTE, 3},
+	    {"a\x01", 2, DSL_LEX_BAD_BYTE, 2},
+	    {"a \xff", 3, DSL_LEX_BAD_BYTE, 3},
+	    {"a \0 b", 5, DSL_LEX_NUL, 3},
+	    {"\"ab\0c\"", 6, DSL_LEX_NUL, 4},
+	    {"x \"abc\n", 7, DSL_LEX_UNTERMINATED, 3},
+	    {"x \"abc", 6, DSL_LEX_UNTERMINATED, 3},
+	    {"\"a\\qb\"", 6, DSL_LEX_BAD_ESCAPE, 3},
+	    {"\"\\x00\"", 6, DSL_LEX_ESCAPE_VALUE, 2},
+	    {"\"\\x80\"", 6, DSL_LEX_ESCAPE_VALUE, 2},
+	    {"\"\\u{110000}\"", 12, DSL_LEX_ESCAPE_VALUE, 2},
+	    {"\"\\u{d800}\"", 10, DSL_LEX_ESCAPE_VALUE, 2},
+	    {"\"\\u{}\"", 6, DSL_LEX_ESCAPE_VALUE, 2},
+	    {"\"a\xc3\x28\"", 5, DSL_LEX_BAD_UTF8, 3},
+	    {"\"\xe0\x80\x80\"", 5, DSL_LEX_BAD_UTF8, 2},
+	    {"\"\xed\xa0\x80\"", 5, DSL_LEX_BAD_UTF8, 2},
+	    {"# \xf5\x80", 4, DSL_LEX_BAD_UTF8, 3},
+	    {"# a\0b $", 7, DSL_LEX_NUL, 4},
+	    {"x \xef\xbb\xbf", 5, DSL_LEX_BAD_BYTE, 3},
 	};
 	uint32_t col;
 	size_t i;
@@ -147,7 +147,8 @@ t_errors(void)
 		check_int(e.len, 2);
 	}
 	/* Valid multibyte text is fine in strings and comments. */
-	check_int(first_error("\"gr\xc3\xbc\xc3\x9f\" # \xe2\x82\xac", 14, &col),
+	check_int(
+	    first_error("\"gr\xc3\xbc\xc3\x9f\" # \xe2\x82\xac", 14, &col),
 	    DSL_LEX_OK);
 }
 
@@ -179,13 +180,15 @@ t_token_limit(void)
 static void
 t_unescape(void)
 {
-	static const char tok[] = "\"a\\\"b\\\\c\\n\\t\\r\\x41\\u{20ac}\\u{1F600}\"";
+	static const char tok[] =
+	    "\"a\\\"b\\\\c\\n\\t\\r\\x41\\u{20ac}\\u{1F600}\"";
 	char out[64];
 	int n;
 
 	n = dsl_unescape(tok, sizeof(tok) - 1, out, sizeof(out));
 	check_int(n, 16);
-	check(memcmp(out, "a\"b\\c\n\t\rA\xe2\x82\xac\xf0\x9f\x98\x80", 16) == 0);
+	check(
+	    memcmp(out, "a\"b\\c\n\t\rA\xe2\x82\xac\xf0\x9f\x98\x80", 16) == 0);
 	/* The destination must hold the raw length minus the quotes. */
 	check_int(dsl_unescape(tok, sizeof(tok) - 1, out, sizeof(tok) - 4), -1);
 }

@@ -13,7 +13,7 @@ static struct dsl_file file;
 static int
 parse_lim(const char *src, size_t arena_size, uint32_t max_values)
 {
-	struct dsl_limits lim = { 4096, max_values };
+	struct dsl_limits lim = {4096, max_values};
 	struct dsl_arena a;
 
 	memset(&file, 0, sizeof(file));
@@ -37,8 +37,8 @@ t_tree(void)
 	const struct dsl_stmt *s, *b;
 
 	check_int(parse("# head\nidentity \"a b\" { # open\n kind managed\n\n"
-			"  label x = \"1\", !y, z notin (p, q), w\n"
-			"}\nhost-token a, b\n"),
+	                "  label x = \"1\", !y, z notin (p, q), w\n"
+	                "}\nhost-token a, b\n"),
 	    0);
 	s = file.first;
 	check(s != NULL && s->kind == DSL_S_COMMENT);
@@ -67,7 +67,7 @@ static void
 t_continuation(void)
 {
 	check_int(parse("bind x {\n label a in (\n  b,\n  c\n ), d = e,\n"
-			"  f\n identity p,\n  q\n}\n"),
+	                "  f\n identity p,\n  q\n}\n"),
 	    0);
 	check(file.first->body->nreqs == 3);
 	check(file.first->body->next->nvals == 2);
@@ -80,8 +80,8 @@ static void
 t_recovery(void)
 {
 	check_int(parse("identity a {\n kind = managed\n client-id (x\n}\n"
-			"bind b c {\n label !\n label k in x\n}\n"
-			"}\nexception e {\n namespace x\n"),
+	                "bind b c {\n label !\n label k in x\n}\n"
+	                "}\nexception e {\n namespace x\n"),
 	    -1);
 	check_int(diags.errors, 7);
 	check_int(diag_v[0].pos.line, 2);
@@ -162,16 +162,18 @@ t_fmt(void)
 {
 	char *a, *b;
 
-	a = fmt_str("# c\nidentity   x{\n  kind managed   # k\n"
-		    "client-id \"t\\x01\\u{e9}\"\n\n\n  label a==b,c notin(d,e)\n"
-		    "}  # end\nhost-token x,y\n");
+	a = fmt_str(
+	    "# c\nidentity   x{\n  kind managed   # k\n"
+	    "client-id \"t\\x01\\u{e9}\"\n\n\n  label a==b,c notin(d,e)\n"
+	    "}  # end\nhost-token x,y\n");
 	check(a != NULL);
 	if (a == NULL)
 		return;
-	check_str(a, "# c\nidentity x {\n    kind      managed  # k\n"
-		     "    client-id \"t\\x01\xc3\xa9\"\n\n"
-		     "    label     a = b, c notin (d, e)\n}  # end\n\n"
-		     "host-token x, y\n");
+	check_str(a,
+	    "# c\nidentity x {\n    kind      managed  # k\n"
+	    "    client-id \"t\\x01\xc3\xa9\"\n\n"
+	    "    label     a = b, c notin (d, e)\n}  # end\n\n"
+	    "host-token x, y\n");
 	b = fmt_str(a);
 	check(b != NULL && strcmp(a, b) == 0);
 	free(a);

@@ -11,17 +11,19 @@ static struct dsl_diags diags;
 static struct dsl_file file;
 static struct pol pol;
 
-static const char ids[] =
-    "identity a {\n kind managed\n client-id \"00000000-0000-0000-0000-00000000000a\"\n}\n"
-    "identity b {\n kind managed\n client-id \"00000000-0000-0000-0000-00000000000b\"\n}\n"
-    "identity c {\n kind managed\n client-id \"00000000-0000-0000-0000-00000000000c\"\n}\n";
+static const char ids[] = "identity a {\n kind managed\n client-id "
+                          "\"00000000-0000-0000-0000-00000000000a\"\n}\n"
+                          "identity b {\n kind managed\n client-id "
+                          "\"00000000-0000-0000-0000-00000000000b\"\n}\n"
+                          "identity c {\n kind managed\n client-id "
+                          "\"00000000-0000-0000-0000-00000000000c\"\n}\n";
 
 static int
 compile_sized(const char *src, size_t size)
 {
 	static char buf[1 << 16];
-	struct dsl_limits lim = { 4096, 1024 };
-	struct pol_options opt = { false, 0 };
+	struct dsl_limits lim = {4096, 1024};
+	struct pol_options opt = {false, 0};
 	struct dsl_arena a;
 
 	snprintf(buf, sizeof(buf), "%s%s", ids, src);
@@ -59,8 +61,8 @@ static struct pol_label pod_labels[40];
 static struct pol_pod
 mkpod(const char *ns, const char *sa, bool hostnet, const char *const *lbl)
 {
-	struct pol_pod p = { ns, sa, (uint32_t)strlen(ns),
-		(uint32_t)strlen(sa), pod_labels, 0, hostnet };
+	struct pol_pod p = {ns, sa, (uint32_t)strlen(ns), (uint32_t)strlen(sa),
+	    pod_labels, 0, hostnet};
 	const char *eq;
 
 	for (; lbl && *lbl; lbl++) {
@@ -85,13 +87,15 @@ grants(const struct pol_pod *pod)
 	if (r.verdict == POL_DENY)
 		return "deny";
 	if (r.verdict == POL_EXCEPTION) {
-		snprintf(out, sizeof(out), "exc:%s", pol.rules[r.exception].name.s);
+		snprintf(
+		    out, sizeof(out), "exc:%s", pol.rules[r.exception].name.s);
 		return out;
 	}
 	out[0] = '\0';
 	for (i = 0; i < r.ngrants; i++)
-		snprintf(out + strlen(out), sizeof(out) - strlen(out), "%s%s@%s",
-		    i ? "," : "", pol.identities[r.grants[i].identity].name.s,
+		snprintf(out + strlen(out), sizeof(out) - strlen(out),
+		    "%s%s@%s", i ? "," : "",
+		    pol.identities[r.grants[i].identity].name.s,
 		    pol.rules[r.grants[i].rule].name.s);
 	return out;
 }
@@ -99,17 +103,17 @@ grants(const struct pol_pod *pod)
 static void
 t_operators(void)
 {
-	const char *l1[] = { "app=web", "tier=api", NULL };
-	const char *l2[] = { "app=web", "tier=db", "debug=1", NULL };
-	const char *l3[] = { "app=web", NULL };
+	const char *l1[] = {"app=web", "tier=api", NULL};
+	const char *l2[] = {"app=web", "tier=db", "debug=1", NULL};
+	const char *l3[] = {"app=web", NULL};
 	struct pol_pod p;
 
 	check_int(compile("bind r1 {\n identity a\n namespace n\n"
-			  " label app = web, tier in (api, edge), !debug\n}\n"
-			  "bind r2 {\n identity b\n namespace n\n"
-			  " label app, tier != db\n}\n"
-			  "bind r3 {\n identity c\n namespace n\n"
-			  " label tier notin (api, db)\n}\n"),
+	                  " label app = web, tier in (api, edge), !debug\n}\n"
+	                  "bind r2 {\n identity b\n namespace n\n"
+	                  " label app, tier != db\n}\n"
+	                  "bind r3 {\n identity c\n namespace n\n"
+	                  " label tier notin (api, db)\n}\n"),
 	    0);
 	p = mkpod("n", "default", false, l1);
 	check_str(grants(&p), "a@r1,b@r2");
@@ -125,12 +129,13 @@ t_operators(void)
 static void
 t_hostnet_and_sa(void)
 {
-	const char *l[] = { "app=x", NULL };
+	const char *l[] = {"app=x", NULL};
 	struct pol_pod p;
 
-	check_int(compile("bind r1 {\n identity a\n namespace n\n label app = x\n}\n"
-			  "bind r2 {\n identity b\n namespace n\n"
-			  " service-account s\n host-network allow\n}\n"),
+	check_int(
+	    compile("bind r1 {\n identity a\n namespace n\n label app = x\n}\n"
+	            "bind r2 {\n identity b\n namespace n\n"
+	            " service-account s\n host-network allow\n}\n"),
 	    0);
 	p = mkpod("n", "s", false, l);
 	check_str(grants(&p), "a@r1,b@r2");
@@ -144,13 +149,16 @@ t_hostnet_and_sa(void)
 static void
 t_exceptions_and_wildcard(void)
 {
-	const char *sys[] = { "component=mic", NULL };
-	const char *app[] = { "app=x", NULL };
+	const char *sys[] = {"component=mic", NULL};
+	const char *app[] = {"app=x", NULL};
 	struct pol_pod p;
 
-	check_int(compile("bind every {\n identity a\n namespace *\n label app = x\n}\n"
-			  "bind mine {\n identity b\n namespace n\n}\n"
-			  "exception sys {\n namespace kube-system\n label component\n}\n"),
+	check_int(
+	    compile(
+	        "bind every {\n identity a\n namespace *\n label app = x\n}\n"
+	        "bind mine {\n identity b\n namespace n\n}\n"
+	        "exception sys {\n namespace kube-system\n label "
+	        "component\n}\n"),
 	    0);
 	check(has_diag(DSL_WARNING, "every namespace"));
 	check(has_diag(DSL_WARNING, "identity \"c\" is not used"));
@@ -171,9 +179,9 @@ t_first_rule_wins(void)
 	struct pol_pod p;
 
 	check_int(compile("bind r1 {\n identity b\n namespace n\n label x\n}\n"
-			  "bind r2 {\n identity a, b\n namespace n, m\n}\n"),
+	                  "bind r2 {\n identity a, b\n namespace n, m\n}\n"),
 	    0);
-	p = mkpod("n", "d", false, (const char *const[]){ "x=1", NULL });
+	p = mkpod("n", "d", false, (const char *const[]){"x=1", NULL});
 	check_str(grants(&p), "b@r1,a@r2");
 }
 
@@ -190,14 +198,15 @@ t_max_grants(void)
 		snprintf(src + strlen(src), sizeof(src) - strlen(src),
 		    "identity m%d {\n kind managed\n client-id "
 		    "\"00000000-0000-0000-0000-0000000000%02d\"\n}\n"
-		    "bind r%d {\n identity m%d\n namespace n\n label k%d != z\n}\n",
+		    "bind r%d {\n identity m%d\n namespace n\n label k%d != "
+		    "z\n}\n",
 		    i, i, i, i, i);
 	check_int(compile(src), 0);
 	pol_match(&pol, &p, &r);
 	check_int(r.ngrants, POL_MAX_GRANTS);
 	check(r.truncated);
 	/* Exactly POL_MAX_GRANTS: all kept, not truncated. */
-	p = mkpod("n", "d", false, (const char *const[]){ "k0=z", NULL });
+	p = mkpod("n", "d", false, (const char *const[]){"k0=z", NULL});
 	pol_match(&pol, &p, &r);
 	check_int(r.ngrants, POL_MAX_GRANTS);
 	check(!r.truncated);
@@ -210,49 +219,50 @@ t_shadowing(void)
 		const char *src;
 		const char *msg; /* NULL: no shadowing */
 	} cases[] = {
-		{ "bind r1 {\n identity a\n namespace n\n label app\n}\n"
-		  "bind r2 {\n identity a\n namespace n\n label app = x, t\n}\n",
-		    "\"r2\" is shadowed by \"r1\"" },
-		{ "bind r1 {\n identity a\n namespace n\n label app in (x, y)\n}\n"
-		  "bind r2 {\n identity a\n namespace n\n label app = x\n}\n",
-		    "shadowed" },
-		/* r2 grants more: not shadowed. */
-		{ "bind r1 {\n identity a\n namespace n\n label app\n}\n"
-		  "bind r2 {\n identity a, b\n namespace n\n label app = x\n}\n",
-		    NULL },
-		/* r2 spans a namespace r1 lacks. */
-		{ "bind r1 {\n identity a\n namespace n\n}\n"
-		  "bind r2 {\n identity a\n namespace n, m\n}\n",
-		    NULL },
-		{ "bind r1 {\n identity a\n namespace *\n}\n"
-		  "bind r2 {\n identity a\n namespace n, m\n label q\n}\n",
-		    "shadowed" },
-		{ "bind r1 {\n identity a\n namespace n\n label env != prod\n}\n"
-		  "bind r2 {\n identity a\n namespace n\n label env = dev\n}\n",
-		    "shadowed" },
-		{ "bind r1 {\n identity a\n namespace n\n label env notin (a, b)\n}\n"
-		  "bind r2 {\n identity a\n namespace n\n label !env\n}\n",
-		    "shadowed" },
-		{ "bind r1 {\n identity a\n namespace n\n label env != prod\n}\n"
-		  "bind r2 {\n identity a\n namespace n\n label env\n}\n",
-		    NULL },
-		/* hostNetwork: r1 does not allow what r2 allows. */
-		{ "bind r1 {\n identity a\n namespace n\n}\n"
-		  "bind r2 {\n identity a\n namespace n\n host-network allow\n}\n",
-		    NULL },
-		{ "bind r1 {\n identity a\n namespace n\n service-account s\n}\n"
-		  "bind r2 {\n identity a\n namespace n\n}\n",
-		    NULL },
-		{ "exception e {\n namespace n\n label sys\n}\n"
-		  "bind r2 {\n identity a\n namespace n\n label sys = 1\n}\n",
-		    "never applies" },
-		/* An exception after the binding still takes its pods. */
-		{ "bind r2 {\n identity a\n namespace n\n label sys = 1\n}\n"
-		  "exception e {\n namespace n\n label sys\n}\n",
-		    "never applies" },
-		{ "exception e1 {\n namespace n\n}\n"
-		  "exception e2 {\n namespace n\n label x\n}\n",
-		    "exception \"e2\" is shadowed" },
+	    {"bind r1 {\n identity a\n namespace n\n label app\n}\n"
+	     "bind r2 {\n identity a\n namespace n\n label app = x, t\n}\n",
+	        "\"r2\" is shadowed by \"r1\""},
+	    {"bind r1 {\n identity a\n namespace n\n label app in (x, y)\n}\n"
+	     "bind r2 {\n identity a\n namespace n\n label app = x\n}\n",
+	        "shadowed"},
+	    /* r2 grants more: not shadowed. */
+	    {"bind r1 {\n identity a\n namespace n\n label app\n}\n"
+	     "bind r2 {\n identity a, b\n namespace n\n label app = x\n}\n",
+	        NULL},
+	    /* r2 spans a namespace r1 lacks. */
+	    {"bind r1 {\n identity a\n namespace n\n}\n"
+	     "bind r2 {\n identity a\n namespace n, m\n}\n",
+	        NULL},
+	    {"bind r1 {\n identity a\n namespace *\n}\n"
+	     "bind r2 {\n identity a\n namespace n, m\n label q\n}\n",
+	        "shadowed"},
+	    {"bind r1 {\n identity a\n namespace n\n label env != prod\n}\n"
+	     "bind r2 {\n identity a\n namespace n\n label env = dev\n}\n",
+	        "shadowed"},
+	    {"bind r1 {\n identity a\n namespace n\n label env notin (a, "
+	     "b)\n}\n"
+	     "bind r2 {\n identity a\n namespace n\n label !env\n}\n",
+	        "shadowed"},
+	    {"bind r1 {\n identity a\n namespace n\n label env != prod\n}\n"
+	     "bind r2 {\n identity a\n namespace n\n label env\n}\n",
+	        NULL},
+	    /* hostNetwork: r1 does not allow what r2 allows. */
+	    {"bind r1 {\n identity a\n namespace n\n}\n"
+	     "bind r2 {\n identity a\n namespace n\n host-network allow\n}\n",
+	        NULL},
+	    {"bind r1 {\n identity a\n namespace n\n service-account s\n}\n"
+	     "bind r2 {\n identity a\n namespace n\n}\n",
+	        NULL},
+	    {"exception e {\n namespace n\n label sys\n}\n"
+	     "bind r2 {\n identity a\n namespace n\n label sys = 1\n}\n",
+	        "never applies"},
+	    /* An exception after the binding still takes its pods. */
+	    {"bind r2 {\n identity a\n namespace n\n label sys = 1\n}\n"
+	     "exception e {\n namespace n\n label sys\n}\n",
+	        "never applies"},
+	    {"exception e1 {\n namespace n\n}\n"
+	     "exception e2 {\n namespace n\n label x\n}\n",
+	        "exception \"e2\" is shadowed"},
 	};
 	size_t i;
 	int rc;
@@ -275,8 +285,8 @@ t_shadowing(void)
 static void
 t_budget(void)
 {
-	static const char src[] =
-	    "bind r1 {\n identity a, b, c\n namespace n, m\n label x in (1, 2)\n}\n";
+	static const char src[] = "bind r1 {\n identity a, b, c\n namespace n, "
+	                          "m\n label x in (1, 2)\n}\n";
 	size_t need;
 
 	check_int(compile(src), 0);
@@ -293,15 +303,19 @@ t_identities(void)
 	const struct pol_identity *id;
 	uint32_t i;
 
-	check_int(compile("identity s {\n kind secret\n tenant contoso.onmicrosoft.com\n"
-			  " client-id \"00000000-0000-0000-0000-000000000001\"\n"
-			  " secret-file /nonexistent/s\n authority \"https://login.example.com/\"\n}\n"
-			  "identity f {\n kind federated\n tenant \"00000000-0000-0000-0000-000000000002\"\n"
-			  " client-id \"00000000-0000-0000-0000-000000000003\"\n}\n"
-			  "identity k {\n kind certificate\n tenant t.example.com\n"
-			  " client-id \"00000000-0000-0000-0000-000000000004\"\n"
-			  " cert-file /nonexistent/c\n signing es256\n endpoint v1\n}\n"
-			  "host-token s, f, k, a, b, c\n"),
+	check_int(
+	    compile(
+	        "identity s {\n kind secret\n tenant contoso.onmicrosoft.com\n"
+	        " client-id \"00000000-0000-0000-0000-000000000001\"\n"
+	        " secret-file /nonexistent/s\n authority "
+	        "\"https://login.example.com/\"\n}\n"
+	        "identity f {\n kind federated\n tenant "
+	        "\"00000000-0000-0000-0000-000000000002\"\n"
+	        " client-id \"00000000-0000-0000-0000-000000000003\"\n}\n"
+	        "identity k {\n kind certificate\n tenant t.example.com\n"
+	        " client-id \"00000000-0000-0000-0000-000000000004\"\n"
+	        " cert-file /nonexistent/c\n signing es256\n endpoint v1\n}\n"
+	        "host-token s, f, k, a, b, c\n"),
 	    0);
 	check(has_diag(DSL_WARNING, "secret file \"/nonexistent/s\""));
 	i = pol_identity_find(&pol, "s", 1);
@@ -321,9 +335,9 @@ t_identities(void)
 static void
 t_files_fatal(void)
 {
-	struct pol_options opt = { true, 0 };
+	struct pol_options opt = {true, 0};
 	struct dsl_arena a;
-	struct dsl_limits lim = { 4096, 1024 };
+	struct dsl_limits lim = {4096, 1024};
 	static const char src[] =
 	    "identity s {\n kind secret\n tenant t.example.com\n"
 	    " client-id \"00000000-0000-0000-0000-000000000001\"\n"
@@ -336,8 +350,8 @@ t_files_fatal(void)
 	dsl_arena_init(&a, ast_mem, sizeof(ast_mem));
 	dsl_diags_init(&diags, diag_v, 64);
 	check_int(dsl_parse(&file, &lim, &a, &diags), 0);
-	check_int(pol_compile(&file, &opt, pol_mem, sizeof(pol_mem), &pol,
-		      &diags),
+	check_int(
+	    pol_compile(&file, &opt, pol_mem, sizeof(pol_mem), &pol, &diags),
 	    -1);
 	check(has_diag(DSL_ERROR, "No such file"));
 }
