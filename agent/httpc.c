@@ -460,9 +460,8 @@ httpc_ch_line(struct httpc_chunked *c, unsigned char ch)
 		return httpc_ch_digit(c, ch);
 	if (c->state == CH_SIZE_WS && ch == ';')
 		c->state = CH_EXT;
-	else if (c->state == CH_SIZE_WS && !httpc_is_ows((char)ch))
-		return HTTPC_ERR_CHUNK_SIZE;
-	else if (!httpc_is_text(ch))
+	else if ((c->state == CH_SIZE_WS && !httpc_is_ows((char)ch)) ||
+	    !httpc_is_text(ch))
 		return HTTPC_ERR_CHUNK_SIZE;
 	return 0;
 }

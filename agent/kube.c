@@ -247,14 +247,15 @@ kube_watch_target(
 uint64_t
 kube_backoff_ms(unsigned n, double r)
 {
-	uint64_t d = LIM_KUBE_BACKOFF_MIN_MS;
+	uint64_t d = LIM_KUBE_BACKOFF_MIN_MS, half;
 
 	while (n-- > 0 && d < LIM_KUBE_BACKOFF_MAX_MS)
 		d *= 2;
 	if (d > LIM_KUBE_BACKOFF_MAX_MS)
 		d = LIM_KUBE_BACKOFF_MAX_MS;
 	/* Jitter: anywhere in the upper half, so retries spread out. */
-	return d / 2 + (uint64_t)((double)(d / 2) * r);
+	half = d / 2;
+	return half + (uint64_t)((double)half * r);
 }
 
 static double
@@ -431,10 +432,13 @@ static void
 kube_watch(struct kube *k)
 {
 	char target[LIM_KUBE_REQUEST_BYTES / 2];
-	unsigned t = k->cfg.watch_timeout_s;
+	unsigned t = k->cfg.watch_timeout_s, half;
 
 	/* Spread the renewals of many nodes: timeoutSeconds in [t/2, t]. */
-	t = t / 2 + (unsigned)((double)(t - t / 2) * kube_random(k));
+	half = t / 2;
+	t = half + (unsigned)((double)(t - half + 1) * kube_random(k));
+	if (t > k->cfg.watch_timeout_s)
+		t = k->cfg.watch_timeout_s;
 	k->state = KUBE_WATCHING;
 	k->st.watches++;
 	lines_init(&k->lines, k->body, LIM_KOBJ_EVENT_BYTES + 1);

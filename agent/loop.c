@@ -101,7 +101,7 @@ loop_new(unsigned max_fds, unsigned max_timers)
 	 * the slot table, then the heap.  The limits above bound the product.
 	 */
 	size = sizeof(*l) + (size_t)max_fds * sizeof(*l->slots) +
-	    (size_t)max_timers * sizeof(*l->heap);
+	    (size_t)max_timers * sizeof(struct loop_timer *);
 	if ((l = calloc(1, size)) == NULL)
 		return NULL;
 	l->slots = (struct loop_slot *)(l + 1);

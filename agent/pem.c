@@ -458,14 +458,14 @@ key_data(void *arg, const void *buf, size_t len)
 	while (len > 0 && !k->bad && k->total == 0) {
 		k->hdr[k->hdrlen++] = *p++;
 		len--;
-		if ((total = key_der_total(k->hdr, k->hdrlen)) < 0)
+		total = key_der_total(k->hdr, k->hdrlen);
+		if (total < 0 || (total == 0 && k->hdrlen == sizeof(k->hdr)))
 			k->bad = true;
 		else if (total > 0) {
 			k->total = (size_t)total;
 			br_skey_decoder_push(&k->dc, k->hdr, k->hdrlen);
 			k->pushed = k->hdrlen;
-		} else if (k->hdrlen == sizeof(k->hdr))
-			k->bad = true;
+		}
 	}
 	if (k->bad || len == 0)
 		return;
