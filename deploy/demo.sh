@@ -1,8 +1,8 @@
 #!/bin/sh
-# The local demo.  Today it shows the policy language end to end, offline:
-# every example checked, a few pods explained, one file formatted.  (The
-# daemon's demo, with namespaces, fakes and a pod fetching a token, joins
-# here as the daemon lands.)
+# The local demo: the policy language offline (every example checked, a
+# few pods explained, one file formatted), then the whole flow on this
+# machine as root: node and pod network namespaces, the fakes, podid run,
+# a pod fetching its token with curl (deploy/demo_node.py).
 set -eu
 O=${O:-build}
 podid=$O/podid
@@ -41,3 +41,9 @@ say "podid policy fmt (a messy policy)"
 cat "$tmp"
 echo "--- formatted:"
 $podid policy fmt "$tmp"
+
+if [ "$(id -u)" -eq 0 ]; then
+	python3 deploy/demo_node.py
+else
+	echo "(the live part of the demo needs root: network namespaces)"
+fi
