@@ -24,12 +24,7 @@
 
 #define JSON_CT "application/json; charset=utf-8"
 
-enum sel_kind {
-	SEL_NONE,
-	SEL_CLIENT_ID,
-	SEL_OBJECT_ID,
-	SEL_RESOURCE_ID
-};
+enum sel_kind { SEL_NONE, SEL_CLIENT_ID, SEL_OBJECT_ID, SEL_RESOURCE_ID };
 
 struct imds_proxy {
 	struct hclient hc;
@@ -59,8 +54,8 @@ static void imds_resolve(struct imds *, struct srv_conn *);
 /* ---- answers ---------------------------------------------------------- */
 
 static void
-imds_error(struct srv_conn *c, int status, const char *error,
-    const char *desc, unsigned retry_after)
+imds_error(struct srv_conn *c, int status, const char *error, const char *desc,
+    unsigned retry_after)
 {
 	char body[512], extra[64] = "";
 	int n;
@@ -68,9 +63,10 @@ imds_error(struct srv_conn *c, int status, const char *error,
 	n = snprintf(body, sizeof(body),
 	    "{\"error\":\"%s\",\"error_description\":\"%s\"}", error, desc);
 	if (retry_after > 0)
-		snprintf(extra, sizeof(extra), "Retry-After: %u\r\n", retry_after);
-	srv_respond(c, status, JSON_CT, extra[0] ? extra : NULL, body,
-	    (size_t)n);
+		snprintf(
+		    extra, sizeof(extra), "Retry-After: %u\r\n", retry_after);
+	srv_respond(
+	    c, status, JSON_CT, extra[0] ? extra : NULL, body, (size_t)n);
 }
 
 /* The audit line: who asked, what for, what happened; never a token. */
@@ -120,7 +116,8 @@ imds_send_token(struct imds *m, struct srv_conn *c, const struct tok_token *t,
 	    "%s{\"access_token\":\"%.*s\",\"refresh_token\":\"\","
 	    "\"expires_in\":\"%lld\",\"expires_on\":\"%lld\","
 	    "\"ext_expires_in\":\"%lld\",\"not_before\":\"%lld\","
-	    "\"resource\":\"%s\",\"token_type\":\"%s\",\"client_id\":\"%s\"}%s%s%s",
+	    "\"resource\":\"%s\",\"token_type\":\"%s\",\"client_id\":\"%s\"}%s%"
+	    "s%s",
 	    c->host ? "{\"token\":" : "", (int)t->access_len, t->access_token,
 	    (long long)in, (long long)t->expires_on, (long long)in,
 	    (long long)(t->not_before ? t->not_before : t->issued_at), res,
@@ -243,7 +240,7 @@ proxy_done(struct hclient *hc, int err, void *arg)
 		m->st.proxy_failed++;
 		log_warnx("imds: proxy to the node's IMDS: %s",
 		    p->toobig ? "answer too large"
-			      : hclient_strerror(hc, ebuf, sizeof(ebuf)));
+		              : hclient_strerror(hc, ebuf, sizeof(ebuf)));
 		imds_error(c, 502, "server_error",
 		    "podid: the node's IMDS did not answer", 0);
 		return;
@@ -252,8 +249,7 @@ proxy_done(struct hclient *hc, int err, void *arg)
 	srv_respond(c, p->status, p->ctype, NULL, p->body, p->blen);
 }
 
-static const struct hclient_cb proxy_cb = { proxy_head, proxy_body,
-	proxy_done };
+static const struct hclient_cb proxy_cb = {proxy_head, proxy_body, proxy_done};
 
 /* Passes the request, as it came, to the node's IMDS. */
 static void
@@ -280,8 +276,8 @@ imds_proxy(struct imds *m, struct srv_conn *c)
 	p->toobig = false;
 	c->upstream = p;
 	if (hclient_request(&p->hc, (struct sockaddr *)&m->cfg.imds_addr,
-	    m->cfg.imds_len, "", c->rbuf + c->head_off, c->head_len,
-	    m->cfg.token_wait_ms, &proxy_cb, p) != 0) {
+	        m->cfg.imds_len, "", c->rbuf + c->head_off, c->head_len,
+	        m->cfg.token_wait_ms, &proxy_cb, p) != 0) {
 		p->busy = false;
 		c->upstream = NULL;
 		imds_error(c, 502, "server_error",
@@ -311,8 +307,8 @@ imds_route_allowed(const struct pol *p, struct http_slice path)
 
 /* Which granted identity the request names, or the only one. */
 static const struct pol_grant *
-imds_select(const struct pol *p, struct srv_conn *c,
-    const struct pol_result *r, bool *several)
+imds_select(const struct pol *p, struct srv_conn *c, const struct pol_result *r,
+    bool *several)
 {
 	const struct pol_grant *found = NULL;
 	const struct pol_identity *id;
@@ -325,9 +321,9 @@ imds_select(const struct pol *p, struct srv_conn *c,
 		if (c->host && !id->host_token)
 			continue;
 		if (c->sel_kind != SEL_NONE) {
-			f = c->sel_kind == SEL_CLIENT_ID ? &id->client_id
+			f = c->sel_kind == SEL_CLIENT_ID   ? &id->client_id
 			    : c->sel_kind == SEL_OBJECT_ID ? &id->object_id
-							   : &id->resource_id;
+			                                   : &id->resource_id;
 			if (f->len == 0 || strcasecmp(f->s, c->sel) != 0)
 				continue;
 		}
@@ -343,13 +339,12 @@ imds_select(const struct pol *p, struct srv_conn *c,
 
 /* Does the pod still have identity i (after a wait, a policy swap)? */
 static bool
-imds_still_granted(const struct pol *p, const struct podcache_entry *e,
-    uint32_t i)
+imds_still_granted(
+    const struct pol *p, const struct podcache_entry *e, uint32_t i)
 {
 	uint32_t k;
 
-	if (p == NULL || i >= p->nidentities ||
-	    e->grants.verdict != POL_GRANT)
+	if (p == NULL || i >= p->nidentities || e->grants.verdict != POL_GRANT)
 		return false;
 	for (k = 0; k < e->grants.ngrants; k++)
 		if (e->grants.grants[k].identity == i)
@@ -376,9 +371,9 @@ imds_waited(struct tok_waiter *w, const struct tok_result *r)
 	}
 	id = &p->identities[c->identity];
 	imds_audit(m, c, e, id->name.s, p->rules[c->rule].name.s,
-	    r->status == 200 ? "served"
-	    : "upstream_error", r->status, r->status == 200 ? r->tok->expires_on
-	    : 0, r->audit_code ? r->audit_code : r->error);
+	    r->status == 200 ? "served" : "upstream_error", r->status,
+	    r->status == 200 ? r->tok->expires_on : 0,
+	    r->audit_code ? r->audit_code : r->error);
 	if (r->status == 200)
 		imds_send_token(m, c, r->tok, id);
 	else
@@ -448,13 +443,16 @@ imds_grant(struct imds *m, struct srv_conn *c, const struct podcache_entry *e)
 	if (p == NULL || e->grants.verdict != POL_GRANT ||
 	    (g = imds_select(p, c, &e->grants, &several)) == NULL) {
 		several = p && e->grants.verdict == POL_GRANT && several;
-		imds_audit(m, c, e, NULL, NULL, several ? "several_identities"
-		    : "no_identity", 400, 0, "");
-		imds_error(c, 400, "invalid_request", several
-		    ? "Multiple user assigned identities exist, please specify "
-		      "the clientId / resourceId of the identity in the token "
-		      "request"
-		    : "Identity not found", 0);
+		imds_audit(m, c, e, NULL, NULL,
+		    several ? "several_identities" : "no_identity", 400, 0, "");
+		imds_error(c, 400, "invalid_request",
+		    several ? "Multiple user assigned identities exist, please "
+		              "specify "
+		              "the clientId / resourceId of the identity in "
+		              "the token "
+		              "request"
+		            : "Identity not found",
+		    0);
 		return;
 	}
 	imds_fetch(m, c, e, g);
@@ -471,8 +469,8 @@ imds_resolve(struct imds *m, struct srv_conn *c)
 	if (c->host) {
 		ns = http_header(&c->req, "podns");
 		name = http_header(&c->req, "podname");
-		e = podcache_by_name(m->cfg.cache, ns.ptr, ns.len, name.ptr,
-		    name.len);
+		e = podcache_by_name(
+		    m->cfg.cache, ns.ptr, ns.len, name.ptr, name.len);
 		if (e == NULL) {
 			imds_park(m, c, 0);
 			return;
@@ -487,8 +485,8 @@ imds_resolve(struct imds *m, struct srv_conn *c)
 		imds_grant(m, c, e);
 		return;
 	case PODCACHE_QUARANTINED:
-		imds_park(m, c, podcache_quarantine_until(m->cfg.cache,
-		    &c->peer) + 1);
+		imds_park(m, c,
+		    podcache_quarantine_until(m->cfg.cache, &c->peer) + 1);
 		return;
 	case PODCACHE_AMBIGUOUS:
 		m->st.ambiguous++;
@@ -503,8 +501,8 @@ imds_resolve(struct imds *m, struct srv_conn *c)
 
 /* One query parameter into dst; 0 absent, 1 present, < 0 error. */
 static int
-imds_param(struct srv_conn *c, const char *name, char *dst, size_t len,
-    size_t *outlen)
+imds_param(
+    struct srv_conn *c, const char *name, char *dst, size_t len, size_t *outlen)
 {
 	int rc = http_query_get(c->req.query, name, dst, len);
 
@@ -520,10 +518,10 @@ imds_param(struct srv_conn *c, const char *name, char *dst, size_t len,
 static bool
 imds_query(struct srv_conn *c)
 {
-	static const char *const sels[] = { "client_id", "object_id",
-		"msi_res_id", "mi_res_id" };
-	static const int kinds[] = { SEL_CLIENT_ID, SEL_OBJECT_ID,
-		SEL_RESOURCE_ID, SEL_RESOURCE_ID };
+	static const char *const sels[] = {
+	    "client_id", "object_id", "msi_res_id", "mi_res_id"};
+	static const int kinds[] = {
+	    SEL_CLIENT_ID, SEL_OBJECT_ID, SEL_RESOURCE_ID, SEL_RESOURCE_ID};
 	char ver[32];
 	size_t n = 0;
 	int rc, i, nsel = 0;
@@ -531,17 +529,20 @@ imds_query(struct srv_conn *c)
 	if ((rc = http_query_check(c->req.query)) < 0)
 		goto bad;
 	if (!c->host) {
-		if ((rc = imds_param(c, "api-version", ver, sizeof(ver), &n)) < 0)
+		if ((rc = imds_param(c, "api-version", ver, sizeof(ver), &n)) <
+		    0)
 			goto bad;
 		if (rc == 0 || strcmp(ver, "2018-02-01") < 0) {
-			imds_error(c, 400, "invalid_request", rc == 0
-			    ? "Required query variable 'api-version' is missing"
-			    : "Invalid 'api-version' requested", 0);
+			imds_error(c, 400, "invalid_request",
+			    rc == 0 ? "Required query variable 'api-version' "
+			              "is missing"
+			            : "Invalid 'api-version' requested",
+			    0);
 			return false;
 		}
 	}
-	rc = imds_param(c, "resource", c->resource, sizeof(c->resource),
-	    &c->resource_len);
+	rc = imds_param(
+	    c, "resource", c->resource, sizeof(c->resource), &c->resource_len);
 	if (rc <= 0 || c->resource_len == 0) {
 		imds_error(c, 400, "invalid_request",
 		    "Required query variable 'resource' is missing", 0);
@@ -549,7 +550,8 @@ imds_query(struct srv_conn *c)
 	}
 	c->sel_kind = SEL_NONE;
 	for (i = 0; i < 4; i++) {
-		if ((rc = imds_param(c, sels[i], c->sel, sizeof(c->sel), &n)) < 0)
+		if ((rc = imds_param(c, sels[i], c->sel, sizeof(c->sel), &n)) <
+		    0)
 			goto bad;
 		if (rc == 1 && n > 0) {
 			c->sel_kind = kinds[i];
@@ -557,13 +559,16 @@ imds_query(struct srv_conn *c)
 		}
 	}
 	if (nsel > 1) {
-		imds_error(c, 400, "invalid_request", "Only one of client_id, "
-		    "object_id and msi_res_id may be given", 0);
+		imds_error(c, 400, "invalid_request",
+		    "Only one of client_id, "
+		    "object_id and msi_res_id may be given",
+		    0);
 		return false;
 	}
 	if (nsel == 1) /* the one that was set is in c->sel: find it again */
 		for (i = 0; i < 4; i++)
-			if (imds_param(c, sels[i], c->sel, sizeof(c->sel), &n) == 1 &&
+			if (imds_param(
+			        c, sels[i], c->sel, sizeof(c->sel), &n) == 1 &&
 			    n > 0)
 				break;
 	return true;
@@ -578,8 +583,9 @@ imds_token_route(struct imds *m, struct srv_conn *c)
 	struct http_slice md = http_header(&c->req, "Metadata");
 
 	/* A probe without the header is answered at once. */
-	if (!c->host && (http_header_count(&c->req, "Metadata") != 1 ||
-	    md.len != 4 || memcmp(md.ptr, "true", 4) != 0)) {
+	if (!c->host &&
+	    (http_header_count(&c->req, "Metadata") != 1 || md.len != 4 ||
+	        memcmp(md.ptr, "true", 4) != 0)) {
 		imds_error(c, 400, "invalid_request",
 		    "Required metadata header not specified", 0);
 		return;
@@ -589,11 +595,14 @@ imds_token_route(struct imds *m, struct srv_conn *c)
 		    "Requests with X-Forwarded-For are not accepted", 0);
 		return;
 	}
-	if (c->host && (!c->local || http_header_count(&c->req, "podns") != 1 ||
-	    http_header_count(&c->req, "podname") != 1)) {
-		imds_error(c, c->local ? 400 : 403, "invalid_request", c->local
-		    ? "missing 'podname' and 'podns' from request header"
-		    : "podid: /host/token/ is for callers on the node", 0);
+	if (c->host &&
+	    (!c->local || http_header_count(&c->req, "podns") != 1 ||
+	        http_header_count(&c->req, "podname") != 1)) {
+		imds_error(c, c->local ? 400 : 403, "invalid_request",
+		    c->local
+		        ? "missing 'podname' and 'podns' from request header"
+		        : "podid: /host/token/ is for callers on the node",
+		    0);
 		return;
 	}
 	if (!imds_query(c))
@@ -609,8 +618,8 @@ imds_token_route(struct imds *m, struct srv_conn *c)
 static void
 imds_ready(struct imds *m, struct srv_conn *c)
 {
-	const struct kube_stats *ks = m->cfg.kube ? kube_stats(m->cfg.kube)
-						  : NULL;
+	const struct kube_stats *ks =
+	    m->cfg.kube ? kube_stats(m->cfg.kube) : NULL;
 	bool pol = *m->cfg.policy != NULL, synced = ks == NULL || ks->synced;
 	char body[512];
 	int n;
@@ -620,8 +629,8 @@ imds_ready(struct imds *m, struct srv_conn *c)
 	    pol && synced ? "true" : "false", pol ? "true" : "false",
 	    synced ? "true" : "false",
 	    m->cfg.ready_detail ? m->cfg.ready_detail : "");
-	srv_respond(c, pol && synced ? 200 : 503, JSON_CT, NULL, body,
-	    (size_t)n);
+	srv_respond(
+	    c, pol && synced ? 200 : 503, JSON_CT, NULL, body, (size_t)n);
 }
 
 /* A /metadata route that is not the token: exception pods and allowed
@@ -632,7 +641,7 @@ imds_metadata_route(struct imds *m, struct srv_conn *c)
 	const struct podcache_entry *e = NULL;
 
 	if (podcache_resolve(m->cfg.cache, &c->peer, loop_now_ms(m->loop),
-		&e) == PODCACHE_FOUND &&
+	        &e) == PODCACHE_FOUND &&
 	    e->grants.verdict == POL_EXCEPTION) {
 		imds_proxy(m, c);
 		return;
@@ -642,7 +651,8 @@ imds_metadata_route(struct imds *m, struct srv_conn *c)
 		return;
 	}
 	srv_respond(c, 403, JSON_CT, NULL,
-	    "{\"error\":\"podid: this IMDS route is not allowed by the policy\"}",
+	    "{\"error\":\"podid: this IMDS route is not allowed by the "
+	    "policy\"}",
 	    64);
 }
 
@@ -679,7 +689,8 @@ imds_request(struct srv_conn *c, void *arg)
 		imds_error(c, 400, "invalid_request", "Invalid request", 0);
 		return;
 	default:
-		srv_respond(c, 404, JSON_CT, NULL, "{\"error\":\"Not found\"}", 21);
+		srv_respond(
+		    c, 404, JSON_CT, NULL, "{\"error\":\"Not found\"}", 21);
 	}
 }
 
@@ -729,7 +740,7 @@ imds_abort(struct srv_conn *c, void *arg)
 struct server_handler
 imds_server_handler(struct imds *m)
 {
-	struct server_handler h = { imds_request, imds_timeout, imds_abort, m };
+	struct server_handler h = {imds_request, imds_timeout, imds_abort, m};
 
 	return h;
 }
@@ -743,7 +754,7 @@ imds_new(struct loop *loop, const struct imds_config *cfg)
 	/* Start-up sizing: the object and its proxy slots. */
 	if ((m = calloc(1, sizeof(*m))) == NULL ||
 	    (m->proxies = calloc(LIM_IMDS_PROXY_SLOTS, sizeof(*m->proxies))) ==
-		NULL) {
+	        NULL) {
 		free(m);
 		return NULL;
 	}
