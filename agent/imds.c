@@ -39,10 +39,20 @@ struct imds_proxy {
 	char body[LIM_SRV_WRITE_BYTES - 512];
 };
 
+/* The pod a connection's current request resolved to, for its audit
+ * line: kept apart from the cache, which may drop the pod meanwhile. */
+struct imds_who {
+	char uid[LIM_KOBJ_UID_BYTES + 1];
+	char ns[LIM_KOBJ_NAMESPACE_BYTES + 1];
+	char name[LIM_KOBJ_NAME_BYTES + 1];
+};
+
 struct imds {
 	struct loop *loop;
 	struct imds_config cfg;
 	struct server *srv;
+	struct imds_who *who; /* one per connection slot */
+	unsigned nwho;
 	struct srv_conn *parked; /* doubly linked through park_next/prev */
 	struct imds_proxy *proxies;
 	struct imds_stats st;
@@ -69,14 +79,42 @@ imds_error(struct srv_conn *c, int status, const char *error, const char *desc,
 	    c, status, JSON_CT, extra[0] ? extra : NULL, body, (size_t)n);
 }
 
-/* The audit line: who asked, what for, what happened; never a token. */
+static struct imds_who *
+imds_who(struct imds *m, const struct srv_conn *c)
+{
+	static struct imds_who none;
+
+	if (c->id >= m->nwho) {
+		memset(&none, 0, sizeof(none));
+		return &none;
+	}
+	return &m->who[c->id];
+}
+
+/* Remembers the pod the request resolved to, for the audit line. */
 static void
-imds_audit(struct imds *m, struct srv_conn *c, const struct podcache_entry *e,
-    const char *identity, const char *rule, const char *outcome, int status,
-    int64_t expires_on, const char *code)
+imds_note_pod(
+    struct imds *m, const struct srv_conn *c, const struct podcache_entry *e)
+{
+	struct imds_who *w = imds_who(m, c);
+
+	snprintf(w->uid, sizeof(w->uid), "%s", e->uid);
+	snprintf(w->ns, sizeof(w->ns), "%s", e->ns);
+	snprintf(w->name, sizeof(w->name), "%s", e->name);
+}
+
+/*
+ * The audit line: who asked, what for, what happened; never a token.  The
+ * pod is the one the request resolved to (imds_note_pod), if any.
+ */
+static void
+imds_audit(struct imds *m, struct srv_conn *c, const char *identity,
+    const char *rule, const char *outcome, int status, int64_t expires_on,
+    const char *code)
 {
 	char peer[INET6_ADDRSTRLEN], res[LIM_TOK_RESOURCE_BYTES * 2];
 	char line[2048];
+	const struct imds_who *e = imds_who(m, c);
 
 	if (IN6_IS_ADDR_V4MAPPED(&c->peer))
 		inet_ntop(AF_INET, &c->peer.s6_addr[12], peer, sizeof(peer));
@@ -88,10 +126,9 @@ imds_audit(struct imds *m, struct srv_conn *c, const struct podcache_entry *e,
 	    "\"namespace\":\"%s\",\"pod\":\"%s\",\"identity\":\"%s\","
 	    "\"rule\":\"%s\",\"resource\":\"%s\",\"outcome\":\"%s\","
 	    "\"status\":%d,\"expires_on\":%lld,\"code\":\"%s\"",
-	    c->host ? "host_token" : "token", peer, e ? e->uid : "",
-	    e ? e->ns : "", e ? e->name : "", identity ? identity : "",
-	    rule ? rule : "", res, outcome, status, (long long)expires_on,
-	    code ? code : "");
+	    c->host ? "host_token" : "token", peer, e->uid, e->ns, e->name,
+	    identity ? identity : "", rule ? rule : "", res, outcome, status,
+	    (long long)expires_on, code ? code : "");
 	log_audit(line);
 	if (status == 200)
 		m->st.tokens_served++;
@@ -164,8 +201,8 @@ imds_park(struct imds *m, struct srv_conn *c, uint64_t until)
 		until = c->park_deadline;
 	if (now >= c->park_deadline) {
 		m->st.park_timeouts++;
-		imds_audit(m, c, NULL, NULL, NULL, "pod_unknown", 503, 0,
-		    "pod_unknown");
+		imds_audit(
+		    m, c, NULL, NULL, "pod_unknown", 503, 0, "pod_unknown");
 		imds_error(c, 503, "service_unavailable",
 		    "podid: this pod is not known yet", LIM_IMDS_RETRY_AFTER_S);
 		return;
@@ -195,6 +232,19 @@ imds_pod_changed(struct imds *m, const struct podcache_entry *e)
 }
 
 /* ---- proxying to the node's IMDS ------------------------------------- */
+
+/*
+ * An exception pod's token request: audited with the status it gets,
+ * IMDS's ("proxied") or ours when IMDS gave none ("proxy_failed").
+ */
+static void
+proxy_audit(struct imds *m, struct srv_conn *c, int status, const char *code)
+{
+	if (c->route == HTTP_ROUTE_TOKEN)
+		imds_audit(m, c, NULL, NULL,
+		    strcmp(code, "exception") == 0 ? "proxied" : "proxy_failed",
+		    status, 0, code);
+}
 
 static void
 proxy_head(struct hclient *hc, const struct httpc_resp *r, void *arg)
@@ -241,11 +291,13 @@ proxy_done(struct hclient *hc, int err, void *arg)
 		log_warnx("imds: proxy to the node's IMDS: %s",
 		    p->toobig ? "answer too large"
 		              : hclient_strerror(hc, ebuf, sizeof(ebuf)));
+		proxy_audit(m, c, 502, "proxy_failed");
 		imds_error(c, 502, "server_error",
 		    "podid: the node's IMDS did not answer", 0);
 		return;
 	}
 	m->st.proxied++;
+	proxy_audit(m, c, p->status, "exception");
 	srv_respond(c, p->status, p->ctype, NULL, p->body, p->blen);
 }
 
@@ -264,6 +316,7 @@ imds_proxy(struct imds *m, struct srv_conn *c)
 			break;
 		}
 	if (p == NULL) {
+		proxy_audit(m, c, 503, "proxy_busy");
 		imds_error(c, 503, "service_unavailable",
 		    "podid: too many requests to the node's IMDS", 1);
 		return;
@@ -280,6 +333,7 @@ imds_proxy(struct imds *m, struct srv_conn *c)
 	        m->cfg.token_wait_ms, &proxy_cb, p) != 0) {
 		p->busy = false;
 		c->upstream = NULL;
+		proxy_audit(m, c, 502, "proxy_failed");
 		imds_error(c, 502, "server_error",
 		    "podid: cannot reach the node's IMDS", 0);
 		return;
@@ -365,12 +419,12 @@ imds_waited(struct tok_waiter *w, const struct tok_result *r)
 	c->upstream = NULL;
 	if (e == NULL || !e->live || !imds_still_granted(p, e, c->identity)) {
 		/* The pod went, stopped, or lost the identity meanwhile. */
-		imds_audit(m, c, e, NULL, NULL, "pod_gone", 400, 0, "");
+		imds_audit(m, c, NULL, NULL, "pod_gone", 400, 0, "");
 		imds_error(c, 400, "invalid_request", "Identity not found", 0);
 		return;
 	}
 	id = &p->identities[c->identity];
-	imds_audit(m, c, e, id->name.s, p->rules[c->rule].name.s,
+	imds_audit(m, c, id->name.s, p->rules[c->rule].name.s,
 	    r->status == 200 ? "served" : "upstream_error", r->status,
 	    r->status == 200 ? r->tok->expires_on : 0,
 	    r->audit_code ? r->audit_code : r->error);
@@ -405,8 +459,8 @@ imds_fetch(struct imds *m, struct srv_conn *c, const struct podcache_entry *e,
 	    &pod, &c->waiter, &tok)) {
 	case TOK_HIT:
 		c->upstream = NULL;
-		imds_audit(m, c, e, id->name.s, p->rules[g->rule].name.s,
-		    "served", 200, tok->expires_on, "cache");
+		imds_audit(m, c, id->name.s, p->rules[g->rule].name.s, "served",
+		    200, tok->expires_on, "cache");
 		imds_send_token(m, c, tok, id);
 		return;
 	case TOK_WAIT:
@@ -414,15 +468,15 @@ imds_fetch(struct imds *m, struct srv_conn *c, const struct podcache_entry *e,
 		return;
 	case TOK_INVALID:
 		c->upstream = NULL;
-		imds_audit(m, c, e, id->name.s, p->rules[g->rule].name.s,
+		imds_audit(m, c, id->name.s, p->rules[g->rule].name.s,
 		    "invalid", 400, 0, "invalid_request");
 		imds_error(c, 400, "invalid_request",
 		    "podid: the resource or identity is not acceptable", 0);
 		return;
 	default:
 		c->upstream = NULL;
-		imds_audit(m, c, e, id->name.s, p->rules[g->rule].name.s,
-		    "busy", 503, 0, "token_cache_full");
+		imds_audit(m, c, id->name.s, p->rules[g->rule].name.s, "busy",
+		    503, 0, "token_cache_full");
 		imds_error(c, 503, "service_unavailable",
 		    "podid: token cache busy", 2);
 	}
@@ -443,7 +497,7 @@ imds_grant(struct imds *m, struct srv_conn *c, const struct podcache_entry *e)
 	if (p == NULL || e->grants.verdict != POL_GRANT ||
 	    (g = imds_select(p, c, &e->grants, &several)) == NULL) {
 		several = p && e->grants.verdict == POL_GRANT && several;
-		imds_audit(m, c, e, NULL, NULL,
+		imds_audit(m, c, NULL, NULL,
 		    several ? "several_identities" : "no_identity", 400, 0, "");
 		imds_error(c, 400, "invalid_request",
 		    several ? "Multiple user assigned identities exist, please "
@@ -476,12 +530,14 @@ imds_resolve(struct imds *m, struct srv_conn *c)
 			return;
 		}
 		podcache_ref(m->cfg.cache, e, &c->pod);
+		imds_note_pod(m, c, e);
 		imds_grant(m, c, e);
 		return;
 	}
 	switch (podcache_resolve(m->cfg.cache, &c->peer, now, &e)) {
 	case PODCACHE_FOUND:
 		podcache_ref(m->cfg.cache, e, &c->pod);
+		imds_note_pod(m, c, e);
 		imds_grant(m, c, e);
 		return;
 	case PODCACHE_QUARANTINED:
@@ -490,7 +546,7 @@ imds_resolve(struct imds *m, struct srv_conn *c)
 		return;
 	case PODCACHE_AMBIGUOUS:
 		m->st.ambiguous++;
-		imds_audit(m, c, NULL, NULL, NULL, "ambiguous_ip", 503, 0, "");
+		imds_audit(m, c, NULL, NULL, "ambiguous_ip", 503, 0, "");
 		imds_error(c, 503, "service_unavailable",
 		    "podid: two pods claim this address", 2);
 		return;
@@ -514,9 +570,28 @@ imds_param(
 	return 1;
 }
 
-/* IMDS's checks on the query; false when already answered. */
-static bool
-imds_query(struct srv_conn *c)
+/*
+ * A token request refused before its pod is looked for (a probe, a bad
+ * query): answered at once, and audited with the pod when the cache
+ * already knows it (never parked for that).
+ */
+static void
+imds_refuse(struct imds *m, struct srv_conn *c, int status, const char *desc,
+    const char *code)
+{
+	const struct podcache_entry *e = NULL;
+
+	if (!c->host &&
+	    podcache_resolve(m->cfg.cache, &c->peer, loop_now_ms(m->loop),
+	        &e) == PODCACHE_FOUND)
+		imds_note_pod(m, c, e);
+	imds_audit(m, c, NULL, NULL, "bad_request", status, 0, code);
+	imds_error(c, status, "invalid_request", desc, 0);
+}
+
+/* IMDS's checks on the query: NULL, or why it is refused (*code set). */
+static const char *
+imds_query(struct srv_conn *c, const char **code)
 {
 	static const char *const sels[] = {
 	    "client_id", "object_id", "msi_res_id", "mi_res_id"};
@@ -526,87 +601,87 @@ imds_query(struct srv_conn *c)
 	size_t n = 0;
 	int rc, i, nsel = 0;
 
+	*code = "bad_query";
 	if ((rc = http_query_check(c->req.query)) < 0)
-		goto bad;
+		return http_strerror(rc);
 	if (!c->host) {
 		if ((rc = imds_param(c, "api-version", ver, sizeof(ver), &n)) <
 		    0)
-			goto bad;
-		if (rc == 0 || strcmp(ver, "2018-02-01") < 0) {
-			imds_error(c, 400, "invalid_request",
-			    rc == 0 ? "Required query variable 'api-version' "
-			              "is missing"
-			            : "Invalid 'api-version' requested",
-			    0);
-			return false;
-		}
+			return http_strerror(rc);
+		*code = "api_version";
+		if (rc == 0)
+			return "Required query variable 'api-version' is "
+			       "missing";
+		if (strcmp(ver, "2018-02-01") < 0)
+			return "Invalid 'api-version' requested";
 	}
+	*code = "no_resource";
 	rc = imds_param(
 	    c, "resource", c->resource, sizeof(c->resource), &c->resource_len);
-	if (rc <= 0 || c->resource_len == 0) {
-		imds_error(c, 400, "invalid_request",
-		    "Required query variable 'resource' is missing", 0);
-		return false;
-	}
+	if (rc <= 0 || c->resource_len == 0)
+		return "Required query variable 'resource' is missing";
+	*code = "bad_query";
 	c->sel_kind = SEL_NONE;
 	for (i = 0; i < 4; i++) {
 		if ((rc = imds_param(c, sels[i], c->sel, sizeof(c->sel), &n)) <
 		    0)
-			goto bad;
+			return http_strerror(rc);
 		if (rc == 1 && n > 0) {
 			c->sel_kind = kinds[i];
 			nsel++;
 		}
 	}
-	if (nsel > 1) {
-		imds_error(c, 400, "invalid_request",
-		    "Only one of client_id, "
-		    "object_id and msi_res_id may be given",
-		    0);
-		return false;
-	}
+	if (nsel > 1)
+		return "Only one of client_id, object_id and msi_res_id may be "
+		       "given";
 	if (nsel == 1) /* the one that was set is in c->sel: find it again */
 		for (i = 0; i < 4; i++)
 			if (imds_param(
 			        c, sels[i], c->sel, sizeof(c->sel), &n) == 1 &&
 			    n > 0)
 				break;
-	return true;
-bad:
-	imds_error(c, 400, "invalid_request", http_strerror(rc), 0);
-	return false;
+	return NULL;
+}
+
+/* The checks IMDS makes before anything else; NULL when they pass. */
+static const char *
+imds_head_checks(struct srv_conn *c, int *status, const char **code)
+{
+	struct http_slice md = http_header(&c->req, "Metadata");
+
+	*status = 400;
+	*code = "no_metadata";
+	if (!c->host &&
+	    (http_header_count(&c->req, "Metadata") != 1 || md.len != 4 ||
+	        memcmp(md.ptr, "true", 4) != 0))
+		return "Required metadata header not specified";
+	*code = "x_forwarded_for";
+	if (http_header_count(&c->req, "X-Forwarded-For") > 0)
+		return "Requests with X-Forwarded-For are not accepted";
+	if (c->host && !c->local) {
+		*status = 403;
+		*code = "not_local";
+		return "podid: /host/token/ is for callers on the node";
+	}
+	*code = "no_pod_headers";
+	if (c->host &&
+	    (http_header_count(&c->req, "podns") != 1 ||
+	        http_header_count(&c->req, "podname") != 1))
+		return "missing 'podname' and 'podns' from request header";
+	return imds_query(c, code);
 }
 
 static void
 imds_token_route(struct imds *m, struct srv_conn *c)
 {
-	struct http_slice md = http_header(&c->req, "Metadata");
+	const char *why, *code;
+	int status;
 
 	/* A probe without the header is answered at once. */
-	if (!c->host &&
-	    (http_header_count(&c->req, "Metadata") != 1 || md.len != 4 ||
-	        memcmp(md.ptr, "true", 4) != 0)) {
-		imds_error(c, 400, "invalid_request",
-		    "Required metadata header not specified", 0);
+	if ((why = imds_head_checks(c, &status, &code)) != NULL) {
+		imds_refuse(m, c, status, why, code);
 		return;
 	}
-	if (http_header_count(&c->req, "X-Forwarded-For") > 0) {
-		imds_error(c, 400, "invalid_request",
-		    "Requests with X-Forwarded-For are not accepted", 0);
-		return;
-	}
-	if (c->host &&
-	    (!c->local || http_header_count(&c->req, "podns") != 1 ||
-	        http_header_count(&c->req, "podname") != 1)) {
-		imds_error(c, c->local ? 400 : 403, "invalid_request",
-		    c->local
-		        ? "missing 'podname' and 'podns' from request header"
-		        : "podid: /host/token/ is for callers on the node",
-		    0);
-		return;
-	}
-	if (!imds_query(c))
-		return;
 	c->park_deadline = 0;
 	if (c->host)
 		m->st.host_tokens++;
@@ -667,6 +742,7 @@ imds_request(struct srv_conn *c, void *arg)
 	c->parked = false;
 	c->upstream = NULL;
 	c->resource_len = 0;
+	memset(imds_who(m, c), 0, sizeof(struct imds_who));
 	switch (route) {
 	case HTTP_ROUTE_TOKEN:
 		imds_token_route(m, c);
@@ -707,8 +783,8 @@ imds_timeout(struct srv_conn *c, void *arg)
 	if (c->upstream == m) {
 		tokcache_cancel(m->cfg.tokens, &c->waiter);
 		c->upstream = NULL;
-		imds_audit(m, c, NULL, NULL, NULL, "upstream_timeout", 503, 0,
-		    "timeout");
+		imds_audit(
+		    m, c, NULL, NULL, "upstream_timeout", 503, 0, "timeout");
 		imds_error(c, 503, "service_unavailable",
 		    "podid: the token is still being fetched", 2);
 		return;
@@ -719,6 +795,7 @@ imds_timeout(struct srv_conn *c, void *arg)
 		hclient_close(&p->hc);
 		p->busy = false;
 		c->upstream = NULL;
+		proxy_audit(m, c, 504, "proxy_timeout");
 		imds_error(c, 504, "server_error",
 		    "podid: the node's IMDS did not answer in time", 0);
 	}
@@ -772,6 +849,10 @@ void
 imds_bind(struct imds *m, struct server *s)
 {
 	m->srv = s;
+	/* Start-up sizing: one audit record per connection slot. */
+	m->nwho = server_max_conns(s);
+	if ((m->who = calloc(m->nwho, sizeof(*m->who))) == NULL)
+		fatal("imds: %u connection slots", m->nwho);
 }
 
 void
@@ -784,6 +865,7 @@ imds_free(struct imds *m)
 	for (i = 0; i < LIM_IMDS_PROXY_SLOTS; i++)
 		hclient_close(&m->proxies[i].hc);
 	free(m->proxies);
+	free(m->who);
 	free(m);
 }
 
