@@ -708,13 +708,24 @@ imds_ready(struct imds *m, struct srv_conn *c)
 	    c, pol && synced ? 200 : 503, JSON_CT, NULL, body, (size_t)n);
 }
 
-/* A /metadata route that is not the token: exception pods and allowed
- * routes go to the node's IMDS; the rest is refused. */
+/*
+ * A /metadata route that is not the token: exception pods and allowed
+ * routes go to the node's IMDS; the rest is refused.  IMDS refuses
+ * X-Forwarded-For on every route, so such a request is not passed on.
+ */
 static void
 imds_metadata_route(struct imds *m, struct srv_conn *c)
 {
+	static const char denied[] = "{\"error\":\"podid: this IMDS route is "
+	                             "not allowed by the policy\"}";
+	static const char xff[] =
+	    "{\"error\":\"Bad request. X-Forwarded-For is not accepted\"}";
 	const struct podcache_entry *e = NULL;
 
+	if (http_header_count(&c->req, "X-Forwarded-For") > 0) {
+		srv_respond(c, 400, JSON_CT, NULL, xff, sizeof(xff) - 1);
+		return;
+	}
 	if (podcache_resolve(m->cfg.cache, &c->peer, loop_now_ms(m->loop),
 	        &e) == PODCACHE_FOUND &&
 	    e->grants.verdict == POL_EXCEPTION) {
@@ -725,10 +736,7 @@ imds_metadata_route(struct imds *m, struct srv_conn *c)
 		imds_proxy(m, c);
 		return;
 	}
-	srv_respond(c, 403, JSON_CT, NULL,
-	    "{\"error\":\"podid: this IMDS route is not allowed by the "
-	    "policy\"}",
-	    64);
+	srv_respond(c, 403, JSON_CT, NULL, denied, sizeof(denied) - 1);
 }
 
 static void
