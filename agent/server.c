@@ -42,7 +42,8 @@ static void srv_next(struct srv_conn *);
 static const char srv_busy[] =
     "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
     "Retry-After: 1\r\nConnection: close\r\nContent-Length: 81\r\n\r\n"
-    "{\"error\":\"service_unavailable\",\"error_description\":\"podid: too many "
+    "{\"error\":\"service_unavailable\",\"error_description\":\"podid: too "
+    "many "
     "connections\"}";
 
 int
@@ -88,15 +89,14 @@ srv_listen(struct server *s)
 	if (s->lfd == -1)
 		return -1;
 	(void)setsockopt(s->lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (bind(s->lfd, (struct sockaddr *)&s->cfg.listen, s->cfg.listen_len) ==
-		-1 ||
+	if (bind(s->lfd, (struct sockaddr *)&s->cfg.listen,
+	        s->cfg.listen_len) == -1 ||
 	    listen(s->lfd, LIM_SRV_BACKLOG) == -1)
 		return -1;
 	return 0;
 }
 
-static void
-srv_accept_cb(struct loop *l, int fd, uint32_t revents, void *arg);
+static void srv_accept_cb(struct loop *l, int fd, uint32_t revents, void *arg);
 
 struct server *
 server_new(struct loop *loop, const struct server_config *cfg,
@@ -184,8 +184,8 @@ srv_close(struct srv_conn *c)
 static bool
 srv_is_local(const struct server *s, const struct in6_addr *a)
 {
-	static const unsigned char v4lo[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-		0xff, 0xff };
+	static const unsigned char v4lo[12] = {
+	    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
 	unsigned i;
 
 	if (IN6_IS_ADDR_LOOPBACK(a) ||
@@ -252,7 +252,8 @@ srv_accept_cb(struct loop *l, int lfd, uint32_t revents, void *arg)
 			continue;
 		}
 		c = &s->conns[s->free_ids[--s->nfree]];
-		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		(void)setsockopt(
+		    fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		if (loop_add(l, fd, LOOP_READ, srv_io, c) != 0) {
 			s->free_ids[s->nfree++] = c->id;
 			srv_refuse(s, fd);
@@ -274,22 +275,38 @@ static const char *
 srv_reason(int status)
 {
 	switch (status) {
-	case 200: return "OK";
-	case 400: return "Bad Request";
-	case 403: return "Forbidden";
-	case 404: return "Not Found";
-	case 405: return "Method Not Allowed";
-	case 413: return "Payload Too Large";
-	case 414: return "URI Too Long";
-	case 429: return "Too Many Requests";
-	case 431: return "Request Header Fields Too Large";
-	case 500: return "Internal Server Error";
-	case 501: return "Not Implemented";
-	case 502: return "Bad Gateway";
-	case 503: return "Service Unavailable";
-	case 504: return "Gateway Timeout";
-	case 505: return "HTTP Version Not Supported";
-	default: return "Unknown";
+	case 200:
+		return "OK";
+	case 400:
+		return "Bad Request";
+	case 403:
+		return "Forbidden";
+	case 404:
+		return "Not Found";
+	case 405:
+		return "Method Not Allowed";
+	case 413:
+		return "Payload Too Large";
+	case 414:
+		return "URI Too Long";
+	case 429:
+		return "Too Many Requests";
+	case 431:
+		return "Request Header Fields Too Large";
+	case 500:
+		return "Internal Server Error";
+	case 501:
+		return "Not Implemented";
+	case 502:
+		return "Bad Gateway";
+	case 503:
+		return "Service Unavailable";
+	case 504:
+		return "Gateway Timeout";
+	case 505:
+		return "HTTP Version Not Supported";
+	default:
+		return "Unknown";
 	}
 }
 
@@ -311,7 +328,8 @@ srv_respond(struct srv_conn *c, int status, const char *ctype,
 		log_warnx("server: response of %zu bytes does not fit", len);
 		status = 500;
 		n = snprintf(c->wbuf, LIM_SRV_WRITE_BYTES,
-		    "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n"
+		    "HTTP/1.1 500 Internal Server Error\r\nContent-Length: "
+		    "0\r\n"
 		    "Connection: close\r\n\r\n");
 		c->keep_alive = false;
 		len = 0;
@@ -380,8 +398,8 @@ srv_parse(struct srv_conn *c)
 	struct server *s = c->srv;
 	int rc;
 
-	rc = http_req_feed(&c->req, c->rbuf + c->consumed,
-	    c->rlen - c->consumed);
+	rc = http_req_feed(
+	    &c->req, c->rbuf + c->consumed, c->rlen - c->consumed);
 	if (rc == HTTP_NEED_MORE) {
 		if (c->rlen == LIM_SRV_READ_BYTES && c->consumed > 0) {
 			/* Make room: move the partial head to the front. */

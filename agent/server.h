@@ -22,11 +22,11 @@
 #include "agent/tokcache.h"
 
 enum srv_state {
-	SRV_FREE,     /* slot unused */
-	SRV_READING,  /* waiting for (the rest of) a request head */
-	SRV_WAITING,  /* the handler is waiting: pod, token or upstream */
-	SRV_WRITING,  /* sending a response */
-	SRV_CLOSING   /* response sent, closing */
+	SRV_FREE,    /* slot unused */
+	SRV_READING, /* waiting for (the rest of) a request head */
+	SRV_WAITING, /* the handler is waiting: pod, token or upstream */
+	SRV_WRITING, /* sending a response */
+	SRV_CLOSING  /* response sent, closing */
 };
 
 /*
@@ -35,13 +35,13 @@ enum srv_state {
  */
 struct srv_conn {
 	enum srv_state state;
-	uint32_t id, gen;	/* slot index; generation, bumped per use */
+	uint32_t id, gen; /* slot index; generation, bumped per use */
 	int fd;
-	struct in6_addr peer;	/* IPv4 as v4-mapped */
+	struct in6_addr peer; /* IPv4 as v4-mapped */
 	uint16_t peer_port;
-	bool local;		/* the peer is this node itself */
-	struct http_req req;	/* the request being handled */
-	uint64_t started_ms;	/* when its head was complete */
+	bool local;          /* the peer is this node itself */
+	struct http_req req; /* the request being handled */
+	uint64_t started_ms; /* when its head was complete */
 	/* handler */
 	int route;
 	struct tok_waiter waiter;
@@ -49,14 +49,14 @@ struct srv_conn {
 	struct srv_conn *park_next, *park_prev;
 	bool parked;
 	uint32_t identity; /* index into the policy, during a token wait */
-	uint32_t rule;	   /* the rule that granted it */
+	uint32_t rule;     /* the rule that granted it */
 	char resource[LIM_TOK_RESOURCE_BYTES + 1];
 	size_t resource_len;
 	char sel[LIM_HTTP_PARAM_VALUE_BYTES + 1]; /* identity selector */
 	int sel_kind;
-	bool host;		/* /host/token/ */
-	uint64_t park_deadline; /* loop ms */
-	void *upstream;		/* a proxy slot, while proxying */
+	bool host;                 /* /host/token/ */
+	uint64_t park_deadline;    /* loop ms */
+	void *upstream;            /* a proxy slot, while proxying */
 	size_t head_off, head_len; /* the raw request head in rbuf */
 	/* private */
 	struct server *srv;
@@ -95,8 +95,8 @@ struct server_stats {
 struct server;
 
 /* Binds and listens (before privileges go), sizes the slots. */
-struct server *server_new(struct loop *, const struct server_config *,
-    const struct server_handler *);
+struct server *server_new(
+    struct loop *, const struct server_config *, const struct server_handler *);
 void server_free(struct server *);
 
 /*
@@ -112,8 +112,8 @@ void srv_respond(struct srv_conn *c, int status, const char *ctype,
 void srv_wait(struct srv_conn *c, uint64_t ms);
 
 /* Parsing an address "HOST:PORT", "[V6]:PORT" or ":PORT" (all IPv4). */
-int server_parse_addr(const char *s, struct sockaddr_storage *out,
-    socklen_t *len);
+int server_parse_addr(
+    const char *s, struct sockaddr_storage *out, socklen_t *len);
 
 void server_stats(const struct server *, struct server_stats *);
 
