@@ -304,7 +304,8 @@ def check_objects(docs):
         if kind not in CLUSTER_SCOPED and meta.get("namespace") != NS:
             out.append("%s: namespace %r, want %r" %
                        (where, meta.get("namespace"), NS))
-        schema = dict(TOP[kind], apiVersion=None, kind=None, metadata=S["meta"])
+        schema = dict(TOP[kind], apiVersion=None, kind=None,
+                      metadata=S["meta"])
         out += unknown_fields(d, schema, where)
     kinds = sorted(d.get("kind", "") for _, d in docs)
     want = sorted(API_VERSION)
@@ -468,7 +469,7 @@ def check_probes(docs):
     args = c.get("args", [])
     listen = args[args.index("--listen") + 1] if "--listen" in args else ""
     out = []
-    if not listen.endswith(":%d" % PORT) or not listen.startswith("$(HOST_IP)"):
+    if listen != "$(HOST_IP):%d" % PORT:
         out.append("--listen %r, want $(HOST_IP):%d" % (listen, PORT))
     ports = [p.get("containerPort") for p in c.get("ports", [])]
     if ports != [PORT]:
@@ -564,6 +565,11 @@ def check_rules_flags(docs, rules_help):
         args = c.get("args", [])
         if args[:2] != ["rules", "install"]:
             out.append("the init container does not run `rules install`")
+        opt = dict(zip(args[2::2], args[3::2]))
+        if opt.get("--node-ip") != "$(HOST_IP)" or \
+                opt.get("--port") != str(PORT):
+            out.append("rules install does not send to $(HOST_IP):%d: %r" %
+                       (PORT, args))
         for a in args:
             f = str(a).split("=", 1)[0]
             if f.startswith("--") and f not in rules_help:
@@ -754,9 +760,16 @@ def run_with_podid(docs):
              "(podid --help)")
         return
     rc, text = run(PODID, "rules", "--help")
-    bad = check_rules_flags(docs, flags_of(text))
+    rules_help = flags_of(text)
+    bad = check_rules_flags(docs, rules_help)
     result(rc == 0 and not bad, "init args use podid rules' flags",
            "; ".join(bad) or text)
+    for what, extra in (("an unknown rules flag", ["--no-such-flag", "1"]),
+                        ("another port", ["--port", "2580"])):
+        d = copy.deepcopy(docs)
+        _init(d)["args"] += extra
+        result(bool(check_rules_flags(d, rules_help)),
+               "mutation objected to: " + what, "accepted")
 
 
 def kubectl_kustomize(docs):
