@@ -16,7 +16,10 @@
  *
  * The rate limit is a sliding window rather than a bucket: the send
  * times of the last LIM_IMDS_RATE_PER_S requests are kept, and one more
- * may go only 1000 ms after the oldest of them.  A bucket of 20 would let
+ * may go only 1000 ms (plus LIM_IMDSC_RATE_MARGIN_MS) after the oldest of
+ * them.  The time is noted when a request is started, and a new connection
+ * delays its write by the connect; the margin covers that, so IMDS never
+ * sees more than 20 in a second of its own clock.  A bucket of 20 would let
  * 40 through in one second (a full bucket, then its refill); the window
  * never lets more than 20 into any second.  No jitter is added: IMDS is
  * per VM, so nodes do not compete, and the window spreads our own retries.
@@ -507,9 +510,10 @@ ic_rate_wait(const struct imdsc *ic, uint64_t now)
 {
 	uint64_t oldest = ic->sent[ic->sent_next];
 
-	if (ic->nsent < LIM_IMDS_RATE_PER_S || now >= oldest + 1000)
+	if (ic->nsent < LIM_IMDS_RATE_PER_S ||
+	    now >= oldest + 1000 + LIM_IMDSC_RATE_MARGIN_MS)
 		return 0;
-	return oldest + 1000 - now;
+	return oldest + 1000 + LIM_IMDSC_RATE_MARGIN_MS - now;
 }
 
 static void

@@ -106,6 +106,7 @@
 /* The node's IMDS, identity category: 20 requests/s and 5 concurrent. */
 #define LIM_IMDS_CONCURRENCY		5u	/* requests in flight (connections) */
 #define LIM_IMDS_RATE_PER_S		20u	/* requests sent in any 1000 ms */
+#define LIM_IMDSC_RATE_MARGIN_MS	150u	/* window slack for connect delays (ms) */
 #define LIM_IMDS_QUEUE			128u	/* fetches waiting: a connection, the rate, a retry */
 #define LIM_IMDSC_ATTEMPTS		4u	/* requests per fetch, the first included */
 #define LIM_IMDSC_BACKOFF_MS		1000u	/* first retry delay (ms), doubled per retry */
