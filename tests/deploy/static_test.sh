@@ -20,7 +20,9 @@ bad() { fail=$((fail + 1)); echo "FAIL $1"; }
 
 mkdir -p "$SO" || exit 1
 log=$SO/static-test.log
-if make -s O="$SO" static >"$log" 2>&1; then
+# OPT and EXTRA set here: a caller's (say a sanitizer build's, through
+# MAKEFLAGS) would not link statically.
+if make -s O="$SO" OPT="-O2 -g" EXTRA= static >"$log" 2>&1; then
 	ok "make static links"
 else
 	sed 's/^/    /' "$log" | tail -20
