@@ -141,7 +141,8 @@ static void
 imds_send_token(struct imds *m, struct srv_conn *c, const struct tok_token *t,
     const struct pol_identity *id)
 {
-	char body[LIM_TOK_TOKEN_BYTES + 2048], res[LIM_TOK_RESOURCE_BYTES * 2];
+	char body[LIM_TOK_TOKEN_BYTES + 3072], res[LIM_TOK_RESOURCE_BYTES * 2];
+	char echo[LIM_TOK_RESOURCE_BYTES + 64] = "";
 	int64_t now = (int64_t)time(NULL), in = t->expires_on - now;
 	const char *cid = t->client_id[0] ? t->client_id : id->client_id.s;
 	int n;
@@ -149,16 +150,23 @@ imds_send_token(struct imds *m, struct srv_conn *c, const struct tok_token *t,
 	if (in < 0)
 		in = 0;
 	log_json_escape(res, sizeof(res), c->resource, c->resource_len);
+	/* IMDS echoes the selector a request named, besides client_id. */
+	if (c->sel_kind == SEL_OBJECT_ID && id->object_id.len)
+		snprintf(echo, sizeof(echo), ",\"object_id\":\"%s\"",
+		    id->object_id.s);
+	else if (c->sel_kind == SEL_RESOURCE_ID && id->resource_id.len)
+		snprintf(echo, sizeof(echo), ",\"msi_res_id\":\"%s\"",
+		    id->resource_id.s);
 	n = snprintf(body, sizeof(body),
 	    "%s{\"access_token\":\"%.*s\",\"refresh_token\":\"\","
 	    "\"expires_in\":\"%lld\",\"expires_on\":\"%lld\","
 	    "\"ext_expires_in\":\"%lld\",\"not_before\":\"%lld\","
-	    "\"resource\":\"%s\",\"token_type\":\"%s\",\"client_id\":\"%s\"}%s%"
-	    "s%s",
+	    "\"resource\":\"%s\",\"token_type\":\"%s\",\"client_id\":\"%s\"%s}"
+	    "%s%s%s",
 	    c->host ? "{\"token\":" : "", (int)t->access_len, t->access_token,
 	    (long long)in, (long long)t->expires_on, (long long)in,
 	    (long long)(t->not_before ? t->not_before : t->issued_at), res,
-	    t->token_type[0] ? t->token_type : "Bearer", cid ? cid : "",
+	    t->token_type[0] ? t->token_type : "Bearer", cid ? cid : "", echo,
 	    c->host ? ",\"clientid\":\"" : "", c->host ? (cid ? cid : "") : "",
 	    c->host ? "\"}" : "");
 	if (n < 0 || (size_t)n >= sizeof(body)) {

@@ -456,15 +456,19 @@ class World:
         return curl(self.ns_of[i], token_url(resource, extra, path),
                     headers, timeout)
 
-    def check_token(self, r, ident, resource, what="token"):
-        """r is IMDS's 200 with ident's token for resource; returns it."""
+    def check_token(self, r, ident, resource, what="token", echo=None):
+        """r is IMDS's 200 with ident's token for resource; returns it.
+        echo: the selector IMDS echoes besides client_id ("object_id" or
+        "msi_res_id"), with ident's value."""
         eq(r.status, 200, what + " status (%r)" % r)
         need(r.headers.get("content-type", "").startswith(
             "application/json"), what + ": content-type %r" %
             r.headers.get("content-type"))
         d = r.json
         need(isinstance(d, dict), what + ": body not a JSON object")
-        eq(set(d), FIELDS, what + " fields")
+        eq(set(d), FIELDS | ({echo} if echo else set()), what + " fields")
+        if echo:
+            eq(d[echo].lower(), ident[echo].lower(), what + " " + echo)
         for k, v in d.items():
             need(isinstance(v, str), "%s: %s is %r, not a string" %
                  (what, k, v))
@@ -714,7 +718,9 @@ def c_selectors(w):
     for name, val, ident in sels:
         m = w.mark()
         r = w.token(P_MULTI, STORAGE, "&%s=%s" % (name, q(val)))
-        w.check_token(r, ident, STORAGE, "%s=%s" % (name, val))
+        echo = {"object_id": "object_id", "msi_res_id": "msi_res_id",
+                "mi_res_id": "msi_res_id"}.get(name)
+        w.check_token(r, ident, STORAGE, "%s=%s" % (name, val), echo=echo)
         a = w.one_audit(m, ("batch", "multi-1"), outcome="served",
                         rule="multi")
         eq(a["identity"], "orders-mi" if ident is ORDERS else "batch-mi",

@@ -55,7 +55,7 @@ class Topo:
 
     def __init__(self, npods=2, tag=None):
         self.tag = tag or "%x" % (os.getpid() & 0xFFF)
-        n = int(self.tag, 16) % 200 + 20
+        n = _free_subnet(int(self.tag, 16) % 200)
         self.node = "pd%s-node" % self.tag
         self.pods = ["pd%s-p%d" % (self.tag, i) for i in range(npods)]
         self.root_ip = "10.249.%d.1" % n      # root side of root<->node
@@ -242,6 +242,16 @@ class Topo:
             print("kept", self.dir)
         else:
             shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def _free_subnet(start):
+    """A third octet no other run uses now (its root-side address)."""
+    used = sh("ip", "-4", "-o", "addr", "show", check=False).stdout
+    for k in range(200):
+        n = (start + k) % 200 + 20
+        if " 10.249.%d.1/" % n not in used:
+            return n
+    raise RuntimeError("no free test subnet")
 
 
 def _read(path):
