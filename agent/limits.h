@@ -138,4 +138,11 @@
 #define LIM_KUBE_REQUEST_BYTES	 (24u << 10) /* one request head, token included */
 #define LIM_KUBE_RECV_BYTES	 (64u << 10) /* receive buffer: a head, one read */
 
+/* ---- priv (agent/priv.c) ---- */
+#define LIM_PRIV_EXTRA_SYSCALLS	    16u	 /* syscalls a priv_spec may add to the allowlist */
+#define LIM_PRIV_FILTER_INSNS	    512u /* seccomp BPF instructions (kernel max 4096) */
+#define LIM_PRIV_STATUS_LINE_BYTES  512u /* a needed /proc/self/status line, no newline */
+#define LIM_PRIV_GROUPS		    32u	 /* supplementary groups read from it */
+/* ---- end priv ---- */
+
 #endif
