@@ -27,26 +27,24 @@
 /* Errors: negative return codes; priv_strerror() names the failed step. */
 enum priv_err {
 	PRIV_OK = 0,
-	PRIV_ERR_SPEC = -1,        /* uid or gid 0 or -1, too many extras */
-	PRIV_ERR_CAPNG = -2,       /* libcap-ng cannot read the process state */
-	PRIV_ERR_KEEPCAPS = -3,    /* prctl(PR_SET_KEEPCAPS) on or off */
-	PRIV_ERR_CAPS_SWITCH = -4, /* raising SETUID/SETGID/SETPCAP to switch */
-	PRIV_ERR_BOUNDING = -5,    /* clearing the bounding set */
-	PRIV_ERR_SETGID = -6,      /* setresgid() to the target group */
-	PRIV_ERR_SETGROUPS =
-	    -7,               /* setgroups(0): dropping supplementary groups */
-	PRIV_ERR_SETUID = -8, /* setresuid() to the target user */
-	PRIV_ERR_CAPS_CLEAR = -9, /* the final capset() to nothing */
-	PRIV_ERR_AMBIENT = -10,   /* PR_CAP_AMBIENT_CLEAR_ALL */
-	PRIV_ERR_NNP = -11,       /* PR_SET_NO_NEW_PRIVS */
-	PRIV_ERR_ARCH = -12, /* seccomp asked for on an arch without a table */
-	PRIV_ERR_SECCOMP = -13,   /* installing the seccomp filter */
-	PRIV_ERR_STATUS_IO = -14, /* /proc/self/status cannot be read */
-	PRIV_ERR_STATUS = -15, /* /proc/self/status malformed or incomplete */
-	PRIV_ERR_STATUS_LINE =
-	    -16, /* a needed line over LIM_PRIV_STATUS_LINE_BYTES */
-	PRIV_ERR_GROUPS = -17, /* more than LIM_PRIV_GROUPS groups listed */
-	PRIV_ERR_VERIFY = -18, /* a privilege is left (see the log line) */
+	PRIV_ERR_SPEC = -1,         /* uid/gid 0 or -1, too many extras */
+	PRIV_ERR_CAPNG = -2,        /* libcap-ng cannot read the state */
+	PRIV_ERR_KEEPCAPS = -3,     /* PR_SET_KEEPCAPS on or off */
+	PRIV_ERR_CAPS_SWITCH = -4,  /* raising SETUID/SETGID/SETPCAP */
+	PRIV_ERR_BOUNDING = -5,     /* clearing the bounding set */
+	PRIV_ERR_SETGID = -6,       /* setresgid() to the group */
+	PRIV_ERR_SETGROUPS = -7,    /* setgroups(0) */
+	PRIV_ERR_SETUID = -8,       /* setresuid() to the user */
+	PRIV_ERR_CAPS_CLEAR = -9,   /* the final capset() to nothing */
+	PRIV_ERR_AMBIENT = -10,     /* PR_CAP_AMBIENT_CLEAR_ALL */
+	PRIV_ERR_NNP = -11,         /* PR_SET_NO_NEW_PRIVS */
+	PRIV_ERR_ARCH = -12,        /* no seccomp table for this arch */
+	PRIV_ERR_SECCOMP = -13,     /* installing the seccomp filter */
+	PRIV_ERR_STATUS_IO = -14,   /* /proc/self/status unreadable */
+	PRIV_ERR_STATUS = -15,      /* malformed, incomplete, a field twice */
+	PRIV_ERR_STATUS_LINE = -16, /* a needed line too long */
+	PRIV_ERR_GROUPS = -17,      /* over LIM_PRIV_GROUPS groups */
+	PRIV_ERR_VERIFY = -18,      /* a privilege is left (logged) */
 };
 
 /*
