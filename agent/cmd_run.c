@@ -205,6 +205,7 @@ run_load_policy(struct run *r)
 		return -1;
 	}
 	run_log_diags(s); /* warnings */
+	pol_slot_release_scratch(s);
 	r->policy = &s->pol;
 	r->running = spare;
 	r->ready_detail[0] = '\0';

@@ -174,7 +174,7 @@ imds_send_token(struct imds *m, struct srv_conn *c, const struct tok_token *t,
 		return;
 	}
 	srv_respond(c, 200, JSON_CT, NULL, body, (size_t)n);
-	explicit_bzero(body, sizeof(body));
+	explicit_bzero(body, (size_t)n);
 	(void)m;
 }
 
@@ -563,21 +563,6 @@ imds_resolve(struct imds *m, struct srv_conn *c)
 	}
 }
 
-/* One query parameter into dst; 0 absent, 1 present, < 0 error. */
-static int
-imds_param(
-    struct srv_conn *c, const char *name, char *dst, size_t len, size_t *outlen)
-{
-	int rc = http_query_get(c->req.query, name, dst, len);
-
-	if (rc == HTTP_ERR_QUERY_ABSENT)
-		return 0;
-	if (rc < 0)
-		return rc;
-	*outlen = (size_t)rc;
-	return 1;
-}
-
 /*
  * A token request refused before its pod is looked for (a probe, a bad
  * query): answered at once, and audited with the pod when the cache
@@ -597,57 +582,67 @@ imds_refuse(struct imds *m, struct srv_conn *c, int status, const char *desc,
 	imds_error(c, status, "invalid_request", desc, 0);
 }
 
-/* IMDS's checks on the query: NULL, or why it is refused (*code set). */
+/* A selector's kind by its parameter name; SEL_NONE for others. */
+static int
+imds_sel_kind(const char *name)
+{
+	if (strcmp(name, "client_id") == 0)
+		return SEL_CLIENT_ID;
+	if (strcmp(name, "object_id") == 0)
+		return SEL_OBJECT_ID;
+	if (strcmp(name, "msi_res_id") == 0 || strcmp(name, "mi_res_id") == 0)
+		return SEL_RESOURCE_ID;
+	return SEL_NONE;
+}
+
+/*
+ * IMDS's checks on the query: NULL, or why it is refused (*code set).
+ * One decoding pass after the duplicate check.
+ */
 static const char *
 imds_query(struct srv_conn *c, const char **code)
 {
-	static const char *const sels[] = {
-	    "client_id", "object_id", "msi_res_id", "mi_res_id"};
-	static const int kinds[] = {
-	    SEL_CLIENT_ID, SEL_OBJECT_ID, SEL_RESOURCE_ID, SEL_RESOURCE_ID};
-	char ver[32];
-	size_t n = 0;
-	int rc, i, nsel = 0;
+	struct http_query_iter it;
+	struct http_param prm;
+	bool have_ver = false, ver_ok = false;
+	int rc, kind, nsel = 0;
 
 	*code = "bad_query";
 	if ((rc = http_query_check(c->req.query)) < 0)
 		return http_strerror(rc);
-	if (!c->host) {
-		if ((rc = imds_param(c, "api-version", ver, sizeof(ver), &n)) <
-		    0)
-			return http_strerror(rc);
-		*code = "api_version";
-		if (rc == 0)
-			return "Required query variable 'api-version' is "
-			       "missing";
-		if (strcmp(ver, "2018-02-01") < 0)
-			return "Invalid 'api-version' requested";
-	}
-	*code = "no_resource";
-	rc = imds_param(
-	    c, "resource", c->resource, sizeof(c->resource), &c->resource_len);
-	if (rc <= 0 || c->resource_len == 0)
-		return "Required query variable 'resource' is missing";
-	*code = "bad_query";
 	c->sel_kind = SEL_NONE;
-	for (i = 0; i < 4; i++) {
-		if ((rc = imds_param(c, sels[i], c->sel, sizeof(c->sel), &n)) <
-		    0)
-			return http_strerror(rc);
-		if (rc == 1 && n > 0) {
-			c->sel_kind = kinds[i];
+	c->resource_len = 0;
+	http_query_init(&it, c->req.query);
+	while ((rc = http_query_next(&it, &prm)) == 1) {
+		if (strcmp(prm.name, "api-version") == 0) {
+			have_ver = true;
+			ver_ok = strcmp(prm.value, "2018-02-01") >= 0;
+		} else if (strcmp(prm.name, "resource") == 0) {
+			if (prm.value_len >= sizeof(c->resource))
+				return http_strerror(HTTP_ERR_QUERY_VALUE_LONG);
+			memcpy(c->resource, prm.value, prm.value_len + 1);
+			c->resource_len = prm.value_len;
+		} else if ((kind = imds_sel_kind(prm.name)) != SEL_NONE &&
+		    prm.value_len > 0) {
+			memcpy(c->sel, prm.value, prm.value_len + 1);
+			c->sel_kind = kind;
 			nsel++;
 		}
 	}
+	if (rc < 0)
+		return http_strerror(rc);
+	*code = "api_version";
+	if (!c->host && !have_ver)
+		return "Required query variable 'api-version' is missing";
+	if (!c->host && !ver_ok)
+		return "Invalid 'api-version' requested";
+	*code = "no_resource";
+	if (c->resource_len == 0)
+		return "Required query variable 'resource' is missing";
+	*code = "bad_query";
 	if (nsel > 1)
 		return "Only one of client_id, object_id and msi_res_id may be "
 		       "given";
-	if (nsel == 1) /* the one that was set is in c->sel: find it again */
-		for (i = 0; i < 4; i++)
-			if (imds_param(
-			        c, sels[i], c->sel, sizeof(c->sel), &n) == 1 &&
-			    n > 0)
-				break;
 	return NULL;
 }
 

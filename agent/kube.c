@@ -17,6 +17,7 @@
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -617,12 +618,30 @@ kube_list_done(struct kube *k)
 	return 0;
 }
 
+/*
+ * Gives the pages of a buffer back to the kernel: a list fills much of the
+ * body buffer and the JSON tokens, a watch event touches only their start.
+ * Their contents are not needed again (a later touch reads zeros).
+ */
+static void
+kube_release(void *p, size_t len)
+{
+	uintptr_t pg = (uintptr_t)sysconf(_SC_PAGESIZE);
+	uintptr_t a = ((uintptr_t)p + pg - 1) & ~(pg - 1);
+	uintptr_t e = ((uintptr_t)p + len) & ~(pg - 1);
+
+	if (e > a)
+		(void)madvise((void *)a, e - a, MADV_DONTNEED);
+}
+
 /* The page ended the list: sweep, tell, and start watching. */
 static void
 kube_synced(struct kube *k)
 {
 	unsigned gone = podcache_sync_end(k->cache, loop_now_ms(k->loop));
 
+	kube_release(k->body, LIM_KOBJ_EVENT_BYTES + 1);
+	kube_release(k->toks, LIM_KOBJ_EVENT_TOKENS * sizeof(*k->toks));
 	k->st.synced = true;
 	k->st.synced_ms = k->st.last_event_ms = loop_now_ms(k->loop);
 	k->failures = 0;

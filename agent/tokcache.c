@@ -307,6 +307,7 @@ tc_victim(const struct tokcache *tc, int64_t now)
 static struct tc_slot *
 tc_alloc(struct tokcache *tc, int64_t now)
 {
+	struct tc_slot *s;
 	uint32_t v;
 
 	if (tc->nfree == 0) {
@@ -315,7 +316,12 @@ tc_alloc(struct tokcache *tc, int64_t now)
 		tc_release(tc, &tc->slot[v]);
 		tc->st.evictions++;
 	}
-	return &tc->slot[tc->freestk[--tc->nfree]];
+	s = &tc->slot[tc->freestk[--tc->nfree]];
+	if (s->waiters.next == NULL) { /* first use of the slot */
+		tc_list_init(&s->waiters);
+		s->hnext = TC_NONE;
+	}
+	return s;
 }
 
 /* ---- fetches ----------------------------------------------------------- */
@@ -642,11 +648,9 @@ tokcache_new(
 		memcpy(tc->fetchers, fetchers, sizeof(tc->fetchers));
 	for (i = 0; i < nb; i++)
 		tc->bucket[i] = TC_NONE;
-	for (i = 0; i < nslots; i++) {
-		tc_list_init(&tc->slot[i].waiters);
-		tc->slot[i].hnext = TC_NONE;
+	/* Slots are set up when first taken, so untouched ones cost no RSS. */
+	for (i = 0; i < nslots; i++)
 		tc->freestk[i] = nslots - 1 - i; /* slot 0 is taken first */
-	}
 	tc->nfree = nslots;
 	return tc;
 }

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -109,4 +110,23 @@ pol_slot_load(struct pol_slot *s, const char *path,
 		return -1;
 	s->loaded = true;
 	return 0;
+}
+
+static void
+slot_release(void *p, size_t len)
+{
+	uintptr_t pg = (uintptr_t)sysconf(_SC_PAGESIZE);
+	uintptr_t a = ((uintptr_t)p + pg - 1) & ~(pg - 1);
+	uintptr_t e = ((uintptr_t)p + len) & ~(pg - 1);
+
+	if (e > a)
+		(void)madvise((void *)a, e - a, MADV_DONTNEED);
+}
+
+void
+pol_slot_release_scratch(struct pol_slot *s)
+{
+	/* The file name and diagnostics stay; the text and tree go. */
+	slot_release(s->src, s->lim.file_bytes + 1);
+	slot_release(s->ast_mem, s->lim.ast_bytes);
 }

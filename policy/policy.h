@@ -221,6 +221,13 @@ void pol_slot_free(struct pol_slot *);
 int pol_slot_load(struct pol_slot *, const char *path,
     const struct pol_options *, bool syntax_only);
 
+/*
+ * Gives the source and parse-tree memory of a loaded slot back to the
+ * kernel (the compiled policy keeps what it needs); for the daemon, whose
+ * slots live long.
+ */
+void pol_slot_release_scratch(struct pol_slot *);
+
 /* Names of kinds, signing algorithms and operators, for output. */
 const char *pol_kind_name(enum pol_kind);
 const char *pol_signing_name(enum pol_signing);
