@@ -138,6 +138,15 @@
 #define LIM_KUBE_REQUEST_BYTES	 (24u << 10) /* one request head, token included */
 #define LIM_KUBE_RECV_BYTES	 (64u << 10) /* receive buffer: a head, one read */
 
+/* ---- rules (agent/rules.c): nf_tables and conntrack over netlink ---- */
+#define LIM_RULES_MSG_BYTES	1024u  /* one request or batch sent (bytes; install: 680) */
+#define LIM_RULES_RECV_BYTES	32768u /* one datagram from the kernel (bytes; dumps stop at 32 KiB) */
+#define LIM_RULES_RULES		8u     /* rules of table podid kept by status (more are counted) */
+#define LIM_RULES_EXPRS		16u    /* expressions kept per rule (more are counted) */
+#define LIM_RULES_TIMEOUT_MS	5000u  /* ms to wait for each answer of the kernel */
+#define LIM_RULES_STATUS_TRIES	3u     /* status reads while the ruleset changes mid-dump */
+/* ---- end rules ---- */
+
 /* ---- priv (agent/priv.c) ---- */
 #define LIM_PRIV_EXTRA_SYSCALLS	    16u	 /* syscalls a priv_spec may add to the allowlist */
 #define LIM_PRIV_FILTER_INSNS	    512u /* seccomp BPF instructions (kernel max 4096) */
