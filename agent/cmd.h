@@ -19,4 +19,7 @@ int cmd_pods(int argc, char **argv);
 /* podid run: agent/cmd_run.c */
 int cmd_run(int argc, char **argv);
 
+/* podid rules install|status|remove: agent/cmd_rules.c */
+int cmd_rules(int argc, char **argv);
+
 #endif

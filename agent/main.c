@@ -22,6 +22,7 @@ static const struct main_cmd main_cmds[] = {
     {"run", cmd_run, "run the node agent (the IMDS endpoint for pods)"},
     {"policy", cmd_policy, "check, explain or format policy files"},
     {"pods", cmd_pods, "this node's pods and what the policy grants each"},
+    {"rules", cmd_rules, "install, check or remove the interception rules"},
 };
 
 static void
