@@ -63,6 +63,9 @@ class Topo:
         self.node_ip = "10.248.%d.1" % n      # node side facing pods
         self.pod_ips = ["10.248.%d.%d" % (n, 10 + i) for i in range(npods)]
         self.dir = tempfile.mkdtemp(prefix="podid-e2e-")
+        # podid drops to an unprivileged user: it must still read its
+        # policy and token here, as it would a mounted volume.
+        os.chmod(self.dir, 0o755)
         self.procs = []
         self.links = []
         self.kube_port = self.kube_ctl = self.imds_ctl = None
