@@ -93,6 +93,12 @@
 #define LIM_IMDS_PROXY_SLOTS	8u	       /* requests proxied to IMDS at once */
 #define LIM_IMDS_RETRY_AFTER_S	1u	       /* Retry-After on 503 for parking */
 
+/* ---- server (agent/server.c) ---- */
+#define LIM_SRV_LINGER_MS	1000u	/* ms a closing connection drains input before close */
+#define LIM_SRV_ACCEPT_PAUSE_MS	100u	/* ms accept(2) rests after EMFILE, ENOBUFS and the like */
+#define LIM_SRV_LOG_MS		10000u	/* ms between two accept failure warnings */
+/* ---- end server ---- */
+
 /* Token cache (agent/tokcache.c). */
 #define LIM_TOK_SLOTS_DEFAULT	 256u	 /* cached (identity, resource) tokens */
 #define LIM_TOK_TOKEN_BYTES	 8192u	 /* one access token */

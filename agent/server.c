@@ -1,15 +1,23 @@
 /*
  * The listener and its connection slots.
  *
- *	FREE -accept-> READING -head-> (handler) -respond-> WRITING
- *	                  ^               |  srv_wait: WAITING -respond-^
- *	                  +-- keep-alive -+-- next pipelined head: handler
+ *	FREE -accept-> READING -head-> WAITING -respond-> WRITING -+
+ *	                  ^            (handler)                    |
+ *	                  +------------- keep-alive ----------------+
+ *	                                 close: CLOSING -drained-> FREE
  *
  * Every buffer is a slot's own, carved from two arrays at start.  A slot's
- * generation goes up each time it is reused, so a late wake-up for an old
- * connection is recognised.  The timer of a slot is the header timeout
- * while reading, the idle timeout between requests, the handler's wait
- * deadline while waiting, and the write timeout while writing.
+ * generation goes up with each request and each reuse, so a late wake-up
+ * for an old request is recognised.  The timer of a slot is the idle
+ * timeout before a head's first byte, the header timeout from it, the
+ * handler's wait deadline while waiting, the write timeout while writing,
+ * and the linger time while closing.
+ *
+ * Pipelined requests are handed over one at a time by srv_serve()'s loop.
+ * An answer given from anywhere but request() (a timer, a token fetch, a
+ * pod event) resumes the connection from its own timer one iteration
+ * later, so a handler is never re-entered from inside srv_respond and
+ * whatever code called srv_respond finishes first.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -29,22 +37,45 @@ struct server {
 	int lfd;
 	struct srv_conn *conns;
 	char *rmem, *wmem;
-	uint32_t *free_ids;
+	uint32_t *free_ids; /* a stack of the slots freed */
 	unsigned nfree;
+	unsigned fresh; /* slots fresh..max_conns-1 were never used */
 	struct server_stats st;
+	struct loop_timer accept_timer; /* ends a pause of accept(2) */
+	uint64_t warn_next;             /* loop ms: next accept warning */
 	struct in6_addr local[LIM_SRV_LOCAL_ADDRS];
 };
 
 static void srv_io(struct loop *, int, uint32_t, void *);
 static void srv_timer(struct loop *, struct loop_timer *, void *);
-static void srv_next(struct srv_conn *);
+static void srv_accept_cb(struct loop *, int, uint32_t, void *);
+static void srv_accept_resume(struct loop *, struct loop_timer *, void *);
+static void srv_close(struct srv_conn *);
+static void srv_serve(struct srv_conn *);
 
 static const char srv_busy[] =
     "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
     "Retry-After: 1\r\nConnection: close\r\nContent-Length: 81\r\n\r\n"
-    "{\"error\":\"service_unavailable\",\"error_description\":\"podid: too "
-    "many "
-    "connections\"}";
+    "{\"error\":\"service_unavailable\","
+    "\"error_description\":\"podid: too many connections\"}";
+
+static const char srv_toobig[] =
+    "{\"error\":\"server_error\","
+    "\"error_description\":\"podid: response too large\"}";
+
+/* "80" but not "", "+80", " 80", "80x" or "0": digits only, 1..65535. */
+static long
+srv_parse_port(const char *s)
+{
+	long port = 0;
+
+	if (*s == '\0')
+		return -1;
+	for (; *s >= '0' && *s <= '9'; s++)
+		if ((port = port * 10 + (*s - '0')) > 65535)
+			return -1;
+	return *s == '\0' && port > 0 ? port : -1;
+}
 
 int
 server_parse_addr(const char *s, struct sockaddr_storage *out, socklen_t *len)
@@ -56,8 +87,8 @@ server_parse_addr(const char *s, struct sockaddr_storage *out, socklen_t *len)
 	long port;
 	size_t hl;
 
-	if (colon == NULL || (port = strtol(colon + 1, NULL, 10)) <= 0 ||
-	    port > 65535 || (hl = (size_t)(colon - s)) >= sizeof(host))
+	if (colon == NULL || (port = srv_parse_port(colon + 1)) == -1 ||
+	    (hl = (size_t)(colon - s)) >= sizeof(host))
 		return -1;
 	memcpy(host, s, hl);
 	host[hl] = '\0';
@@ -96,15 +127,51 @@ srv_listen(struct server *s)
 	return 0;
 }
 
-static void srv_accept_cb(struct loop *l, int fd, uint32_t revents, void *arg);
+/*
+ * Slot i, made ready on its first use: slots never used stay untouched, so
+ * a large --max-connections costs address space, not resident memory.
+ */
+static struct srv_conn *
+srv_slot(struct server *s, uint32_t i)
+{
+	struct srv_conn *c = &s->conns[i];
+
+	if (c->srv == NULL) {
+		c->id = i;
+		c->fd = -1;
+		c->srv = s;
+		c->rbuf = s->rmem + (size_t)i * LIM_SRV_READ_BYTES;
+		c->wbuf = s->wmem + (size_t)i * LIM_SRV_WRITE_BYTES;
+		loop_timer_init(&c->timer, srv_timer, c);
+	}
+	return c;
+}
+
+/* The slot a new connection gets: the last freed (warm), else a fresh one. */
+static struct srv_conn *
+srv_pick(struct server *s)
+{
+	if (s->nfree > 0)
+		return srv_slot(s, s->free_ids[s->nfree - 1]);
+	if (s->fresh < s->cfg.max_conns)
+		return srv_slot(s, s->fresh);
+	return NULL;
+}
 
 struct server *
 server_new(struct loop *loop, const struct server_config *cfg,
     const struct server_handler *h)
 {
 	struct server *s;
-	unsigned i, n = cfg->max_conns;
+	unsigned n = cfg->max_conns;
+	int saved;
 
+	if (n == 0 || n > LIM_SRV_CONNS_MAX ||
+	    cfg->nlocal > LIM_SRV_LOCAL_ADDRS || h->request == NULL ||
+	    h->timeout == NULL) {
+		errno = EINVAL;
+		return NULL;
+	}
 	/* Start-up sizing: slots and their buffers, touched only as used. */
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return NULL;
@@ -112,9 +179,10 @@ server_new(struct loop *loop, const struct server_config *cfg,
 	s->loop = loop;
 	s->cfg = *cfg;
 	s->h = *h;
-	if (cfg->nlocal > LIM_SRV_LOCAL_ADDRS)
-		s->cfg.nlocal = LIM_SRV_LOCAL_ADDRS;
-	memcpy(s->local, cfg->local, s->cfg.nlocal * sizeof(*s->local));
+	if (cfg->nlocal > 0)
+		memcpy(s->local, cfg->local, cfg->nlocal * sizeof(*s->local));
+	s->cfg.local = s->local;
+	loop_timer_init(&s->accept_timer, srv_accept_resume, s);
 	s->conns = calloc(n, sizeof(*s->conns));
 	s->rmem = malloc((size_t)n * LIM_SRV_READ_BYTES);
 	s->wmem = malloc((size_t)n * LIM_SRV_WRITE_BYTES);
@@ -122,24 +190,14 @@ server_new(struct loop *loop, const struct server_config *cfg,
 	if (s->conns == NULL || s->rmem == NULL || s->wmem == NULL ||
 	    s->free_ids == NULL || srv_listen(s) == -1 ||
 	    loop_add(loop, s->lfd, LOOP_READ, srv_accept_cb, s) != 0) {
+		saved = errno;
 		server_free(s);
+		errno = saved;
 		return NULL;
 	}
-	for (i = 0; i < n; i++) {
-		s->conns[i].id = i;
-		s->conns[i].fd = -1;
-		s->conns[i].srv = s;
-		s->conns[i].rbuf = s->rmem + (size_t)i * LIM_SRV_READ_BYTES;
-		s->conns[i].wbuf = s->wmem + (size_t)i * LIM_SRV_WRITE_BYTES;
-		loop_timer_init(&s->conns[i].timer, srv_timer, &s->conns[i]);
-		s->free_ids[n - 1 - i] = i;
-	}
-	s->nfree = n;
 	s->st.max_conns = n;
 	return s;
 }
-
-static void srv_close(struct srv_conn *c);
 
 void
 server_free(struct server *s)
@@ -148,9 +206,9 @@ server_free(struct server *s)
 
 	if (s == NULL)
 		return;
-	for (i = 0; s->conns != NULL && i < s->cfg.max_conns; i++)
-		if (s->conns[i].state != SRV_FREE)
-			srv_close(&s->conns[i]);
+	for (i = 0; i < s->fresh; i++)
+		srv_close(&s->conns[i]);
+	loop_timer_cancel(s->loop, &s->accept_timer);
 	if (s->lfd >= 0) {
 		loop_del(s->loop, s->lfd);
 		close(s->lfd);
@@ -162,11 +220,22 @@ server_free(struct server *s)
 	free(s);
 }
 
+int
+server_addr(
+    const struct server *s, struct sockaddr_storage *out, socklen_t *len)
+{
+	*len = sizeof(*out);
+	return getsockname(s->lfd, (struct sockaddr *)out, len);
+}
+
+/* Frees the slot; a handler waiting on it hears of it first. */
 static void
 srv_close(struct srv_conn *c)
 {
 	struct server *s = c->srv;
 
+	if (c->state == SRV_FREE)
+		return;
 	if (c->state == SRV_WAITING && s->h.abort != NULL)
 		s->h.abort(c, s->h.arg);
 	loop_timer_cancel(s->loop, &c->timer);
@@ -176,6 +245,7 @@ srv_close(struct srv_conn *c)
 	}
 	c->fd = -1;
 	c->state = SRV_FREE;
+	c->in_request = c->resume = false;
 	c->gen++;
 	s->free_ids[s->nfree++] = c->id;
 	s->st.open--;
@@ -215,17 +285,90 @@ srv_peer(struct srv_conn *c, const struct sockaddr_storage *ss)
 	c->local = srv_is_local(c->srv, &c->peer);
 }
 
-/* All slots busy: a canned 503, best effort, and the socket goes. */
+/*
+ * All slots busy: a canned 503, best effort, and the socket goes.  The
+ * request, often there already, is read and dropped first: closing with
+ * unread input makes the kernel send RST, which can destroy the 503.
+ */
 static void
 srv_refuse(struct server *s, int fd)
 {
+	char drop[1024];
 	ssize_t n;
+	int i;
 
 	s->st.refused_full++;
-	/* Best effort: a fresh socket's buffer takes it, or it is lost. */
-	n = write(fd, srv_busy, sizeof(srv_busy) - 1);
+	for (i = 0; i < 8; i++)
+		if (recv(fd, drop, sizeof(drop), MSG_DONTWAIT) <= 0)
+			break;
+	/* A fresh socket's buffer takes it, or it is lost. */
+	n = send(
+	    fd, srv_busy, sizeof(srv_busy) - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
 	(void)n;
+	(void)shutdown(fd, SHUT_WR);
 	close(fd);
+}
+
+/*
+ * accept(2) failed for want of fds or memory.  The listener stays readable
+ * with the connection in the backlog, so it is muted for a while instead
+ * of spinning; the warning comes at most once per LIM_SRV_LOG_MS.
+ */
+static void
+srv_accept_pause(struct server *s)
+{
+	uint64_t now = loop_now_ms(s->loop);
+
+	s->st.accept_errors++;
+	if (now >= s->warn_next) {
+		log_warn(
+		    "server: accept, pausing %u ms", LIM_SRV_ACCEPT_PAUSE_MS);
+		s->warn_next = now + LIM_SRV_LOG_MS;
+	}
+	if (loop_timer_set(
+	        s->loop, &s->accept_timer, LIM_SRV_ACCEPT_PAUSE_MS) == 0)
+		(void)loop_mod(s->loop, s->lfd, 0);
+}
+
+static void
+srv_accept_resume(struct loop *l, struct loop_timer *t, void *arg)
+{
+	struct server *s = arg;
+
+	(void)t;
+	(void)loop_mod(l, s->lfd, LOOP_READ);
+}
+
+/* A new connection in the slot srv_pick gave, or refused when that fails. */
+static void
+srv_open(struct server *s, struct srv_conn *c, int fd,
+    const struct sockaddr_storage *ss)
+{
+	int one = 1;
+
+	if (loop_add(s->loop, fd, LOOP_READ, srv_io, c) != 0) {
+		srv_refuse(s, fd);
+		return;
+	}
+	/* Before the first byte, the idle timeout. */
+	if (loop_timer_set(s->loop, &c->timer, s->cfg.idle_ms) != 0) {
+		loop_del(s->loop, fd);
+		srv_refuse(s, fd);
+		return;
+	}
+	if (s->nfree > 0)
+		s->nfree--;
+	else
+		s->fresh++;
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	c->fd = fd;
+	c->state = SRV_READING;
+	c->rlen = c->consumed = c->wlen = c->woff = 0;
+	c->timer_wait = c->in_request = c->resume = c->req_fresh = false;
+	http_req_init(&c->req);
+	srv_peer(c, ss);
+	s->st.accepted++;
+	s->st.open++;
 }
 
 static void
@@ -233,41 +376,29 @@ srv_accept_cb(struct loop *l, int lfd, uint32_t revents, void *arg)
 {
 	struct server *s = arg;
 	struct sockaddr_storage ss;
-	socklen_t len;
 	struct srv_conn *c;
-	int fd, one = 1;
+	socklen_t len;
+	unsigned i;
+	int fd;
 
+	(void)l;
 	(void)revents;
-	for (;;) {
+	/* Bounded, so that a flood cannot keep the loop here. */
+	for (i = 0; i < LIM_SRV_BACKLOG; i++) {
 		len = sizeof(ss);
 		fd = accept4(lfd, (struct sockaddr *)&ss, &len,
 		    SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd == -1 && (errno == EINTR || errno == ECONNABORTED))
+			continue;
 		if (fd == -1) {
-			if (errno != EAGAIN && errno != EINTR)
-				log_warn("server: accept");
+			if (errno != EAGAIN && errno != EWOULDBLOCK)
+				srv_accept_pause(s);
 			return;
 		}
-		if (s->nfree == 0) {
+		if ((c = srv_pick(s)) == NULL)
 			srv_refuse(s, fd);
-			continue;
-		}
-		c = &s->conns[s->free_ids[--s->nfree]];
-		(void)setsockopt(
-		    fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		if (loop_add(l, fd, LOOP_READ, srv_io, c) != 0) {
-			s->free_ids[s->nfree++] = c->id;
-			srv_refuse(s, fd);
-			continue;
-		}
-		c->fd = fd;
-		c->state = SRV_READING;
-		c->rlen = c->consumed = c->wlen = c->woff = 0;
-		c->timer_wait = false;
-		http_req_init(&c->req);
-		srv_peer(c, &ss);
-		s->st.accepted++;
-		s->st.open++;
-		loop_timer_set(l, &c->timer, s->cfg.idle_ms);
+		else
+			srv_open(s, c, fd, &ss);
 	}
 }
 
@@ -310,47 +441,34 @@ srv_reason(int status)
 	}
 }
 
-static bool srv_flush(struct srv_conn *c);
-
-void
-srv_respond(struct srv_conn *c, int status, const char *ctype,
-    const char *extra, const char *body, size_t len)
+/*
+ * Writes head and body into the slot's write buffer; false when they do
+ * not fit.  An HTTP/1.0 client is told when the connection stays open.
+ */
+static bool
+srv_format(struct srv_conn *c, int status, const char *ctype, const char *extra,
+    const char *body, size_t len)
 {
-	struct server *s = c->srv;
+	const char *conn = "";
 	int n;
 
+	if (!c->keep_alive)
+		conn = "Connection: close\r\n";
+	else if (c->req.minor_version == 0)
+		conn = "Connection: keep-alive\r\n";
 	n = snprintf(c->wbuf, LIM_SRV_WRITE_BYTES,
 	    "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
 	    "%s%s\r\n",
-	    status, srv_reason(status), ctype, len, extra ? extra : "",
-	    c->keep_alive ? "" : "Connection: close\r\n");
-	if (n < 0 || (size_t)n + len > LIM_SRV_WRITE_BYTES) {
-		log_warnx("server: response of %zu bytes does not fit", len);
-		status = 500;
-		n = snprintf(c->wbuf, LIM_SRV_WRITE_BYTES,
-		    "HTTP/1.1 500 Internal Server Error\r\nContent-Length: "
-		    "0\r\n"
-		    "Connection: close\r\n\r\n");
-		c->keep_alive = false;
-		len = 0;
-	}
-	memcpy(c->wbuf + n, body, len);
+	    status, srv_reason(status), ctype, len, extra ? extra : "", conn);
+	/* n == LIM_SRV_WRITE_BYTES means the NUL took the last byte. */
+	if (n < 0 || (size_t)n >= LIM_SRV_WRITE_BYTES ||
+	    len > LIM_SRV_WRITE_BYTES - (size_t)n)
+		return false;
+	if (len > 0)
+		memcpy(c->wbuf + n, body, len);
 	c->wlen = (size_t)n + len;
 	c->woff = 0;
-	s->st.by_status[status / 100 <= 5 ? status / 100 : 0]++;
-	c->state = SRV_WRITING;
-	c->timer_wait = false;
-	loop_timer_set(s->loop, &c->timer, s->cfg.write_ms);
-	if (srv_flush(c))
-		srv_next(c);
-}
-
-void
-srv_wait(struct srv_conn *c, uint64_t ms)
-{
-	c->state = SRV_WAITING;
-	c->timer_wait = true;
-	loop_timer_set(c->srv->loop, &c->timer, ms);
+	return true;
 }
 
 /* Writes what it can; true when all is out (and the socket is fine). */
@@ -360,19 +478,140 @@ srv_flush(struct srv_conn *c)
 	ssize_t n;
 
 	while (c->woff < c->wlen) {
-		n = write(c->fd, c->wbuf + c->woff, c->wlen - c->woff);
+		n = send(
+		    c->fd, c->wbuf + c->woff, c->wlen - c->woff, MSG_NOSIGNAL);
 		if (n > 0) {
 			c->woff += (size_t)n;
 			continue;
 		}
-		if (n == -1 && errno == EAGAIN) {
-			loop_mod(c->srv->loop, c->fd, LOOP_WRITE);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			/* Only writability now: no reads, no busy loop. */
+			(void)loop_mod(c->srv->loop, c->fd, LOOP_WRITE);
 			return false;
 		}
 		srv_close(c);
 		return false;
 	}
 	return true;
+}
+
+/*
+ * Reads and drops input until the client closes, an error, or the linger
+ * timer: a few reads per event, so a client cannot hold the loop.
+ */
+static void
+srv_drain(struct srv_conn *c)
+{
+	ssize_t n;
+	int i;
+
+	for (i = 0; i < 4; i++) {
+		n = recv(c->fd, c->rbuf, LIM_SRV_READ_BYTES, 0);
+		if (n > 0)
+			continue;
+		if (n == -1 &&
+		    (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+			return;
+		srv_close(c);
+		return;
+	}
+}
+
+/*
+ * The last response is out.  Closing at once with unread input would send
+ * RST, which can destroy that response before the client reads it (RFC
+ * 9112 section 9.6): send FIN, then drain until the client closes too.
+ */
+static void
+srv_linger(struct srv_conn *c)
+{
+	struct server *s = c->srv;
+
+	c->state = SRV_CLOSING;
+	if (shutdown(c->fd, SHUT_WR) == -1 ||
+	    loop_mod(s->loop, c->fd, LOOP_READ) != 0 ||
+	    loop_timer_set(s->loop, &c->timer, LIM_SRV_LINGER_MS) != 0) {
+		srv_close(c);
+		return;
+	}
+	srv_drain(c);
+}
+
+/*
+ * A response is out: close, or go on.  direct is true from the server's
+ * own io callback, where the next buffered request can be served at once;
+ * inside request() the serving loop goes on when it returns; from any
+ * other caller the slot's timer resumes it in a later iteration.
+ */
+static void
+srv_sent(struct srv_conn *c, bool direct)
+{
+	struct server *s = c->srv;
+	bool more = c->consumed < c->rlen;
+
+	if (!c->keep_alive) {
+		srv_linger(c);
+		return;
+	}
+	c->state = SRV_READING;
+	c->req_fresh = true;
+	(void)loop_mod(s->loop, c->fd, LOOP_READ);
+	if (!more)
+		(void)loop_timer_set(s->loop, &c->timer, s->cfg.idle_ms);
+	else if (direct || c->in_request)
+		(void)loop_timer_set(s->loop, &c->timer, s->cfg.header_ms);
+	else {
+		c->resume = true;
+		(void)loop_timer_set(s->loop, &c->timer, 0);
+	}
+	if (more && direct)
+		srv_serve(c);
+}
+
+/* Formats and starts sending a response, any status, any state. */
+static void
+srv_reply(struct srv_conn *c, int status, const char *ctype, const char *extra,
+    const char *body, size_t len, bool direct)
+{
+	struct server *s = c->srv;
+
+	if (!srv_format(c, status, ctype, extra, body, len)) {
+		log_warnx("server: a response of %zu bytes does not fit", len);
+		status = 500;
+		c->keep_alive = false;
+		(void)srv_format(c, status, "application/json", NULL,
+		    srv_toobig, sizeof(srv_toobig) - 1);
+	}
+	s->st.by_status[status >= 100 && status < 600 ? status / 100 : 0]++;
+	c->state = SRV_WRITING;
+	c->timer_wait = false;
+	(void)loop_timer_set(s->loop, &c->timer, s->cfg.write_ms);
+	if (srv_flush(c))
+		srv_sent(c, direct);
+}
+
+void
+srv_respond(struct srv_conn *c, int status, const char *ctype,
+    const char *extra, const char *body, size_t len)
+{
+	if (c->state != SRV_WAITING) {
+		log_warnx("server: response %d when none is due", status);
+		return;
+	}
+	srv_reply(c, status, ctype, extra, body, len, false);
+}
+
+void
+srv_wait(struct srv_conn *c, uint64_t ms)
+{
+	if (c->state != SRV_WAITING) {
+		log_warnx("server: wait when no request is held");
+		return;
+	}
+	c->timer_wait = true;
+	(void)loop_timer_set(c->srv->loop, &c->timer, ms);
 }
 
 /* A bad request head: its status, then the connection goes. */
@@ -387,71 +626,92 @@ srv_bad(struct srv_conn *c, int err)
 	n = snprintf(body, sizeof(body),
 	    "{\"error\":\"invalid_request\",\"error_description\":\"%s\"}",
 	    http_strerror(err));
-	srv_respond(c, status, "application/json; charset=utf-8", NULL, body,
-	    (size_t)n);
+	/* RFC 9110 section 15.5.6: a 405 names the methods allowed. */
+	srv_reply(c, status, "application/json; charset=utf-8",
+	    status == 405 ? "Allow: GET\r\n" : NULL, body, (size_t)n, true);
 }
 
-/* Tries to parse a request from the buffered bytes; hands it over. */
+/* A callback returned leaving its request neither answered nor waiting. */
 static void
-srv_parse(struct srv_conn *c)
+srv_check_answered(struct srv_conn *c, uint32_t gen)
+{
+	if (c->gen != gen || c->state != SRV_WAITING || c->timer_wait)
+		return;
+	log_warnx("server: a request was left unanswered");
+	c->keep_alive = false;
+	srv_reply(c, 500, "application/json", NULL,
+	    "{\"error\":\"server_error\"}", 25, true);
+}
+
+/* A complete head of len bytes: the request becomes the handler's. */
+static void
+srv_dispatch(struct srv_conn *c, size_t len)
 {
 	struct server *s = c->srv;
-	int rc;
+	uint32_t gen;
 
-	rc = http_req_feed(
-	    &c->req, c->rbuf + c->consumed, c->rlen - c->consumed);
-	if (rc == HTTP_NEED_MORE) {
-		if (c->rlen == LIM_SRV_READ_BYTES && c->consumed > 0) {
-			/* Make room: move the partial head to the front. */
-			memmove(c->rbuf, c->rbuf + c->consumed,
-			    c->rlen - c->consumed);
-			c->rlen -= c->consumed;
-			c->consumed = 0;
-			http_req_init(&c->req);
-			srv_parse(c);
-		} else if (c->rlen == LIM_SRV_READ_BYTES)
-			srv_bad(c, HTTP_ERR_HEAD_LONG);
-		return;
-	}
-	if (rc < 0) {
-		srv_bad(c, rc);
-		return;
-	}
 	c->head_off = c->consumed;
-	c->head_len = (size_t)rc;
-	c->consumed += (size_t)rc;
+	c->head_len = len;
+	c->consumed += len;
 	c->keep_alive = c->req.keep_alive;
 	c->started_ms = loop_now_ms(s->loop);
 	s->st.requests++;
-	c->state = SRV_WAITING; /* the handler's until it responds */
-	c->timer_wait = false;
+	c->state = SRV_WAITING;
+	c->timer_wait = c->resume = false;
+	gen = ++c->gen;
 	loop_timer_cancel(s->loop, &c->timer);
+	c->in_request = true;
 	s->h.request(c, s->h.arg);
+	c->in_request = false;
+	srv_check_answered(c, gen);
 }
 
-/* After a response: close, or go on with the next request. */
+/*
+ * A head that does not complete in a full buffer: moved to the front when
+ * a request before it used the room (and parsed again once more bytes
+ * come), else it is too long.
+ */
 static void
-srv_next(struct srv_conn *c)
+srv_need_more(struct srv_conn *c)
 {
-	struct server *s = c->srv;
-
-	if (c->state == SRV_FREE)
+	if (c->rlen < LIM_SRV_READ_BYTES)
 		return;
-	if (!c->keep_alive) {
-		c->state = SRV_CLOSING;
-		shutdown(c->fd, SHUT_WR);
-		srv_close(c);
+	if (c->consumed == 0) {
+		srv_bad(c, HTTP_ERR_HEAD_LONG);
 		return;
 	}
-	c->state = SRV_READING;
-	http_req_init(&c->req);
-	loop_mod(s->loop, c->fd, LOOP_READ);
-	if (c->consumed < c->rlen) {
-		loop_timer_set(s->loop, &c->timer, s->cfg.header_ms);
-		srv_parse(c);
-	} else {
-		c->rlen = c->consumed = 0;
-		loop_timer_set(s->loop, &c->timer, s->cfg.idle_ms);
+	memmove(c->rbuf, c->rbuf + c->consumed, c->rlen - c->consumed);
+	c->rlen -= c->consumed;
+	c->consumed = 0;
+	c->req_fresh = true;
+}
+
+/*
+ * Hands the buffered requests over one at a time.  A handler that answers
+ * at once returns here instead of being re-entered from srv_respond, so
+ * the stack stays flat however many requests a client pipelines.
+ */
+static void
+srv_serve(struct srv_conn *c)
+{
+	int rc;
+
+	while (c->state == SRV_READING && c->consumed < c->rlen) {
+		if (c->req_fresh) {
+			http_req_init(&c->req);
+			c->req_fresh = false;
+		}
+		rc = http_req_feed(
+		    &c->req, c->rbuf + c->consumed, c->rlen - c->consumed);
+		if (rc == HTTP_NEED_MORE) {
+			srv_need_more(c);
+			return;
+		}
+		if (rc < 0) {
+			srv_bad(c, rc);
+			return;
+		}
+		srv_dispatch(c, (size_t)rc);
 	}
 }
 
@@ -460,22 +720,53 @@ srv_read(struct srv_conn *c)
 {
 	struct server *s = c->srv;
 	ssize_t n;
-	bool first = c->rlen == c->consumed;
+	bool first;
 
 	if (c->consumed == c->rlen)
 		c->rlen = c->consumed = 0;
-	n = read(c->fd, c->rbuf + c->rlen, LIM_SRV_READ_BYTES - c->rlen);
-	if (n == 0 || (n == -1 && errno != EAGAIN)) {
-		srv_close(c);
-		return;
+	first = c->rlen == 0;
+	if (c->rlen < LIM_SRV_READ_BYTES) {
+		n = recv(
+		    c->fd, c->rbuf + c->rlen, LIM_SRV_READ_BYTES - c->rlen, 0);
+		if (n == -1 &&
+		    (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+			return;
+		if (n <= 0) {
+			srv_close(c);
+			return;
+		}
+		c->rlen += (size_t)n;
 	}
-	if (n == -1)
-		return;
-	c->rlen += (size_t)n;
 	/* A request has header_ms from its first byte: slow heads fail. */
 	if (first)
-		loop_timer_set(s->loop, &c->timer, s->cfg.header_ms);
-	srv_parse(c);
+		(void)loop_timer_set(s->loop, &c->timer, s->cfg.header_ms);
+	srv_serve(c);
+}
+
+/*
+ * While the handler waits: pipelined bytes are taken in (after the head
+ * it holds, which stays put), and a client that closes or resets ends the
+ * wait with abort().  With the buffer full, reading stops; a reset still
+ * shows as LOOP_ERROR.
+ */
+static void
+srv_read_ahead(struct srv_conn *c, uint32_t revents)
+{
+	ssize_t n;
+
+	if (c->rlen == LIM_SRV_READ_BYTES) {
+		if (revents & LOOP_ERROR)
+			srv_close(c);
+		else
+			(void)loop_mod(c->srv->loop, c->fd, 0);
+		return;
+	}
+	n = recv(c->fd, c->rbuf + c->rlen, LIM_SRV_READ_BYTES - c->rlen, 0);
+	if (n > 0)
+		c->rlen += (size_t)n;
+	else if (n == 0 ||
+	    (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
+		srv_close(c);
 }
 
 static void
@@ -489,20 +780,31 @@ srv_io(struct loop *l, int fd, uint32_t revents, void *arg)
 	case SRV_READING:
 		srv_read(c);
 		break;
+	case SRV_WAITING:
+		srv_read_ahead(c, revents);
+		break;
 	case SRV_WRITING:
 		if (srv_flush(c))
-			srv_next(c);
+			srv_sent(c, true);
 		break;
-	case SRV_WAITING:
-		/* A client that hangs up while waiting frees its slot. */
-		if (revents & LOOP_ERROR)
-			srv_close(c);
-		else
-			loop_mod(c->srv->loop, c->fd, 0);
+	case SRV_CLOSING:
+		srv_drain(c);
 		break;
 	default:
 		break;
 	}
+}
+
+/* The handler's wait deadline: its timeout(), which answers or waits. */
+static void
+srv_deadline(struct srv_conn *c)
+{
+	struct server *s = c->srv;
+	uint32_t gen = c->gen;
+
+	c->timer_wait = false;
+	s->h.timeout(c, s->h.arg);
+	srv_check_answered(c, gen);
 }
 
 static void
@@ -514,11 +816,17 @@ srv_timer(struct loop *l, struct loop_timer *t, void *arg)
 	(void)l;
 	(void)t;
 	if (c->state == SRV_WAITING && c->timer_wait) {
-		c->timer_wait = false;
-		s->h.timeout(c, s->h.arg);
+		srv_deadline(c);
 		return;
 	}
-	s->st.timeouts++;
+	if (c->state == SRV_READING && c->resume) {
+		c->resume = false;
+		(void)loop_timer_set(s->loop, &c->timer, s->cfg.header_ms);
+		srv_serve(c);
+		return;
+	}
+	if (c->state != SRV_CLOSING)
+		s->st.timeouts++;
 	srv_close(c);
 }
 
@@ -531,7 +839,7 @@ server_stats(const struct server *s, struct server_stats *out)
 struct srv_conn *
 server_conn(struct server *s, uint32_t id)
 {
-	return id < s->cfg.max_conns ? &s->conns[id] : NULL;
+	return id < s->cfg.max_conns ? srv_slot(s, id) : NULL;
 }
 
 unsigned
