@@ -41,8 +41,8 @@ static int
 nl_open(struct nl *n)
 {
 	struct sockaddr_nl sa = {.nl_family = AF_NETLINK};
-	struct timeval tv = {
-	    LIM_RULES_TIMEOUT_MS / 1000, (LIM_RULES_TIMEOUT_MS % 1000) * 1000};
+	struct timeval tv = {(time_t)(LIM_RULES_TIMEOUT_MS / 1000),
+	    (suseconds_t)(LIM_RULES_TIMEOUT_MS % 1000) * 1000};
 	int one = 1;
 
 	n->seq = 1;
@@ -88,6 +88,7 @@ nl_recv(struct nl *n, void *buf, size_t cap)
 	ssize_t r;
 
 	for (;;) {
+		memset(&from, 0, sizeof(from));
 		fl = sizeof(from);
 		r = recvfrom(
 		    n->fd, buf, cap, MSG_TRUNC, (struct sockaddr *)&from, &fl);

@@ -58,7 +58,7 @@ struct want_expr {
 	struct want_attr a[8];
 };
 
-#define WANT_EXPRS 9
+#define WANT_EXPRS 9u
 
 static const struct want_expr want[WANT_EXPRS] = {
     {"payload", WV_NONE,
