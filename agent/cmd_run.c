@@ -19,6 +19,7 @@
 #include "agent/imdsc.h"
 #include "agent/kube.h"
 #include "agent/limits.h"
+#include "agent/keeper.h"
 #include "agent/log.h"
 #include "agent/priv.h"
 #include "agent/server.h"
@@ -30,13 +31,18 @@ static const char run_usage[] =
     "                 [--kube-ca-file FILE] [--node NAME] [--host-ip IP]...\n"
     "                 [--log-level LEVEL] [--log-format json|text]\n"
     "                 [--user UID] [--group GID] [--seccomp on|off]\n"
+    "                 [--rules keep|install|off] [--node-ip IP]\n"
     "\n"
     "Runs the node agent: answers pods' IMDS token requests (reached through\n"
     "the DNAT rule) for the identities --policy grants them. Defaults:\n"
     "--listen 0.0.0.0:2579, --imds-endpoint http://169.254.169.254,\n"
     "--max-connections 256, --max-pods 512, --token-slots 256. Once it\n"
     "listens it drops every capability, becomes --user/--group (default\n"
-    "65534) and installs its seccomp allowlist. SIGHUP reloads the policy.\n";
+    "65534) and installs its seccomp allowlist. SIGHUP reloads the policy.\n"
+    "--rules keep (the default as root) installs the interception rules\n"
+    "(DNAT of 169.254.169.254:80 to --node-ip, default --listen's address)\n"
+    "and keeps them in place from a helper holding CAP_NET_ADMIN alone;\n"
+    "install only installs them; off leaves them to `podid rules install`.\n";
 
 struct run_opts {
 	const char *policy, *listen, *imds, *api, *token, *ca, *node;
@@ -47,6 +53,8 @@ struct run_opts {
 	enum log_level level;
 	uid_t uid;
 	gid_t gid;
+	const char *rules;	/* keep, install or off */
+	struct in_addr node_ip; /* the DNAT target; 0: --listen's */
 };
 
 struct run {
@@ -62,6 +70,8 @@ struct run {
 	struct imds *imds;
 	struct server *srv;
 	struct pem_anchors anchors;
+	struct keeper keeper;
+	uint64_t rules_restored;
 	char ready_detail[256];
 };
 
@@ -158,6 +168,8 @@ run_parse(int argc, char **argv, struct run_opts *o)
 		{ "user", required_argument, NULL, 'u' },
 		{ "group", required_argument, NULL, 'g' },
 		{ "seccomp", required_argument, NULL, 's' },
+		{ "rules", required_argument, NULL, 'r' },
+		{ "node-ip", required_argument, NULL, 'N' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int ch, lvl;
@@ -173,6 +185,7 @@ run_parse(int argc, char **argv, struct run_opts *o)
 	o->uid = PRIV_NOBODY;
 	o->gid = PRIV_NOBODY;
 	o->seccomp = !RUN_SANITIZED;
+	o->rules = geteuid() == 0 ? "keep" : "off";
 	optind = 1;
 	while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (ch) {
@@ -209,6 +222,17 @@ run_parse(int argc, char **argv, struct run_opts *o)
 			if (strcmp(optarg, "on") != 0 && strcmp(optarg, "off") != 0)
 				return -1;
 			o->seccomp = strcmp(optarg, "on") == 0;
+			break;
+		case 'r':
+			if (strcmp(optarg, "keep") != 0 &&
+			    strcmp(optarg, "install") != 0 &&
+			    strcmp(optarg, "off") != 0)
+				return -1;
+			o->rules = optarg;
+			break;
+		case 'N':
+			if (inet_pton(AF_INET, optarg, &o->node_ip) != 1)
+				return -1;
 			break;
 		default: return -1;
 		}
@@ -358,6 +382,78 @@ run_setup(struct run *r, struct kube_config *kc)
 	return CMD_OK;
 }
 
+/* A line from the keeper: a restoration, or its trouble. */
+static void
+run_keeper_io(struct loop *l, int fd, uint32_t revents, void *arg)
+{
+	struct run *r = arg;
+	char buf[1024], *line, *save = NULL;
+	ssize_t n;
+
+	(void)revents;
+	while ((n = keeper_read(&r->keeper, buf, sizeof(buf))) > 0)
+		for (line = strtok_r(buf, "\n", &save); line != NULL;
+		     line = strtok_r(NULL, "\n", &save)) {
+			if (strncmp(line, "restored", 8) == 0) {
+				r->rules_restored++;
+				log_warnx("rules: %s (restorations: %llu)", line,
+				    (unsigned long long)r->rules_restored);
+			} else
+				log_info("rules: keeper %s", line);
+		}
+	if (n < 0) {
+		log_warnx("rules: the keeper exited; the rules stay, but "
+		    "nothing restores them now");
+		loop_del(l, fd);
+		close(fd);
+		r->keeper.fd = -1;
+	}
+}
+
+/*
+ * The interception rules, before anything else needs the network: the
+ * DNAT rule atomically (nf_tables), pods' connections opened to the real
+ * IMDS before it cut (conntrack), and the keeper forked while we still
+ * hold CAP_NET_ADMIN.
+ */
+static int
+run_rules(struct run *r, const struct sockaddr_storage *listen)
+{
+	const struct sockaddr_in *s4 = (const struct sockaddr_in *)listen;
+	struct rules_spec spec;
+	struct in_addr ip = r->o.node_ip, imds;
+	unsigned cut = 0;
+	int rc, installed;
+
+	if (strcmp(r->o.rules, "off") == 0)
+		return CMD_OK;
+	if (ip.s_addr == 0 && listen->ss_family == AF_INET)
+		ip = s4->sin_addr;
+	if (ip.s_addr == 0 || listen->ss_family != AF_INET) {
+		log_warnx("run: --rules %s needs --node-ip (or an IPv4 --listen "
+		    "address)", r->o.rules);
+		return CMD_CONFIG;
+	}
+	rules_spec_init(&spec, ip, ntohs(s4->sin_port));
+	if ((installed = rules_install(&spec)) < 0) {
+		log_warnx("run: installing the interception rules: %s",
+		    rules_strerror(installed));
+		return CMD_FAIL;
+	}
+	inet_pton(AF_INET, RULES_IMDS_ADDR, &imds);
+	if ((rc = rules_conntrack_flush(imds, RULES_IMDS_PORT, &cut)) < 0)
+		log_warnx("run: cutting pods' connections to IMDS: %s",
+		    rules_strerror(rc));
+	log_info("run: interception rules %s (%u earlier connections to IMDS "
+	    "cut)", installed == 1 ? "already in place" : "installed", cut);
+	if (strcmp(r->o.rules, "keep") == 0 &&
+	    keeper_start(&r->keeper, &spec, r->o.uid, r->o.gid) != 0) {
+		log_warn("run: starting the rules keeper");
+		return CMD_FAIL;
+	}
+	return CMD_OK;
+}
+
 /*
  * Everything that needs privilege is done: the socket is bound, the files
  * are open.  From here on podid holds no capability (priv.c logs the
@@ -382,6 +478,9 @@ run_drop(struct run *r)
 static void
 run_teardown(struct run *r)
 {
+	if (r->keeper.fd >= 0 && r->loop != NULL)
+		loop_del(r->loop, r->keeper.fd);
+	keeper_stop(&r->keeper); /* the rules stay: podid fails closed */
 	server_free(r->srv);
 	imds_free(r->imds);
 	tokcache_free(r->tokens); /* cancels through the fetchers: first */
@@ -422,6 +521,7 @@ cmd_run(int argc, char **argv)
 		return CMD_CONFIG;
 	}
 	r.running = -1;
+	r.keeper.fd = -1;
 	if (pol_slot_new(&r.slots[0], &lim) == -1 ||
 	    pol_slot_new(&r.slots[1], &lim) == -1)
 		fatal("run: policy memory");
@@ -429,12 +529,25 @@ cmd_run(int argc, char **argv)
 		run_teardown(&r);
 		return CMD_CONFIG;
 	}
+	{
+		struct sockaddr_storage la;
+		socklen_t ll;
+
+		rc = CMD_CONFIG;
+		if (server_parse_addr(r.o.listen, &la, &ll) == -1 ||
+		    (rc = run_rules(&r, &la)) != CMD_OK) {
+			run_teardown(&r);
+			return rc;
+		}
+	}
 	if ((rc = run_setup(&r, &kc)) != CMD_OK) {
 		if (rc == CMD_FAIL)
 			log_warn("run: start-up");
 		run_teardown(&r);
 		return rc;
 	}
+	if (r.keeper.fd >= 0)
+		loop_add(r.loop, r.keeper.fd, LOOP_READ, run_keeper_io, &r);
 	log_info("run: listening on %s for node %s", r.o.listen, kc.node);
 	if ((rc = run_drop(&r)) != CMD_OK) {
 		run_teardown(&r);

@@ -128,6 +128,9 @@
 #define LIM_IMDSC_ERROR_DESC_BYTES	511u	/* IMDS "error_description" kept for the pod */
 /* ---- end tokcache and imdsc ---- */
 
+/* The rules keeper (agent/keeper.c). */
+#define LIM_RULES_KEEP_MS	2000u  /* ms between two checks of the ruleset by the keeper */
+
 /* Command-line tools' own loops (podid pods, selftest). */
 #define LIM_LOOP_FDS_CMD	 256u /* fd slots */
 #define LIM_LOOP_TIMERS_CMD	 64u  /* pending timers */

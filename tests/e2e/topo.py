@@ -175,9 +175,11 @@ class Topo:
         self.imds_state = state
         self.imds_ctl = "http://%s:%d" % (self.node_up_ip, int(wait_for(lambda: _read(cf), what="imds control port")))
 
-    def start_podid(self, policy, *extra):
+    def start_podid(self, policy, *extra, rules="off"):
+        """podid run in the node; rules="keep" lets it install and keep
+        its interception rules (issue 4's tests use dnat() instead)."""
         binary = os.path.join(REPO, os.environ.get("O", "build"), "podid")
-        argv = [binary, "run", "--policy", policy,
+        argv = [binary, "run", "--policy", policy, "--rules", rules,
                 "--listen", "%s:2579" % self.node_ip,
                 "--kube-api", "https://%s:%d" % (self.root_ip, self.kube_port),
                 "--kube-token-file", self.token, "--kube-ca-file", self.ca,
