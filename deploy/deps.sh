@@ -5,7 +5,7 @@
 set -eu
 # python3-yaml, man-db: tests/deploy (manifests, man pages); test tools only.
 pkgs="make gcc clang libclang-rt-14-dev re2c libbearssl-dev libjsmn-dev
- libcap-ng-dev iptables conntrack iproute2 curl openssl python3 nodejs
+ libcap-ng-dev iptables nftables conntrack iproute2 curl openssl python3 nodejs
  wrk nginx-light valgrind cppcheck clang-tidy clang-format python3-yaml man-db"
 missing=""
 # Debian's npm only where no npm came with nodejs (NodeSource's has one).
