@@ -25,7 +25,8 @@
 #include "agent/server.h"
 
 static const char run_usage[] =
-    "usage: podid run --policy FILE [--listen ADDR:PORT] [--imds-endpoint URL]\n"
+    "usage: podid run --policy FILE [--listen ADDR:PORT] [--imds-endpoint "
+    "URL]\n"
     "                 [--max-connections N] [--max-pods N] [--token-slots N]\n"
     "                 [--kube-api URL] [--kube-token-file FILE]\n"
     "                 [--kube-ca-file FILE] [--node NAME] [--host-ip IP]...\n"
@@ -53,7 +54,7 @@ struct run_opts {
 	enum log_level level;
 	uid_t uid;
 	gid_t gid;
-	const char *rules;	/* keep, install or off */
+	const char *rules;      /* keep, install or off */
 	struct in_addr node_ip; /* the DNAT target; 0: --listen's */
 };
 
@@ -107,11 +108,13 @@ run_local_ifaddrs(struct run_opts *o)
 			continue;
 		if (i->ifa_addr->sa_family == AF_INET)
 			inet_ntop(AF_INET,
-			    &((struct sockaddr_in *)(void *)i->ifa_addr)->sin_addr,
+			    &((struct sockaddr_in *)(void *)i->ifa_addr)
+			         ->sin_addr,
 			    buf, sizeof(buf));
 		else if (i->ifa_addr->sa_family == AF_INET6)
 			inet_ntop(AF_INET6,
-			    &((struct sockaddr_in6 *)(void *)i->ifa_addr)->sin6_addr,
+			    &((struct sockaddr_in6 *)(void *)i->ifa_addr)
+			         ->sin6_addr,
 			    buf, sizeof(buf));
 		else
 			continue;
@@ -152,25 +155,25 @@ static int
 run_parse(int argc, char **argv, struct run_opts *o)
 {
 	static const struct option longopts[] = {
-		{ "policy", required_argument, NULL, 'p' },
-		{ "listen", required_argument, NULL, 'L' },
-		{ "imds-endpoint", required_argument, NULL, 'i' },
-		{ "max-connections", required_argument, NULL, 'C' },
-		{ "max-pods", required_argument, NULL, 'm' },
-		{ "token-slots", required_argument, NULL, 'S' },
-		{ "kube-api", required_argument, NULL, 'a' },
-		{ "kube-token-file", required_argument, NULL, 't' },
-		{ "kube-ca-file", required_argument, NULL, 'c' },
-		{ "node", required_argument, NULL, 'n' },
-		{ "host-ip", required_argument, NULL, 'H' },
-		{ "log-level", required_argument, NULL, 'l' },
-		{ "log-format", required_argument, NULL, 'f' },
-		{ "user", required_argument, NULL, 'u' },
-		{ "group", required_argument, NULL, 'g' },
-		{ "seccomp", required_argument, NULL, 's' },
-		{ "rules", required_argument, NULL, 'r' },
-		{ "node-ip", required_argument, NULL, 'N' },
-		{ NULL, 0, NULL, 0 },
+	    {"policy", required_argument, NULL, 'p'},
+	    {"listen", required_argument, NULL, 'L'},
+	    {"imds-endpoint", required_argument, NULL, 'i'},
+	    {"max-connections", required_argument, NULL, 'C'},
+	    {"max-pods", required_argument, NULL, 'm'},
+	    {"token-slots", required_argument, NULL, 'S'},
+	    {"kube-api", required_argument, NULL, 'a'},
+	    {"kube-token-file", required_argument, NULL, 't'},
+	    {"kube-ca-file", required_argument, NULL, 'c'},
+	    {"node", required_argument, NULL, 'n'},
+	    {"host-ip", required_argument, NULL, 'H'},
+	    {"log-level", required_argument, NULL, 'l'},
+	    {"log-format", required_argument, NULL, 'f'},
+	    {"user", required_argument, NULL, 'u'},
+	    {"group", required_argument, NULL, 'g'},
+	    {"seccomp", required_argument, NULL, 's'},
+	    {"rules", required_argument, NULL, 'r'},
+	    {"node-ip", required_argument, NULL, 'N'},
+	    {NULL, 0, NULL, 0},
 	};
 	int ch, lvl;
 
@@ -189,16 +192,36 @@ run_parse(int argc, char **argv, struct run_opts *o)
 	optind = 1;
 	while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (ch) {
-		case 'p': o->policy = optarg; break;
-		case 'L': o->listen = optarg; break;
-		case 'i': o->imds = optarg; break;
-		case 'C': o->max_conns = (unsigned)strtoul(optarg, NULL, 10); break;
-		case 'm': o->max_pods = (unsigned)strtoul(optarg, NULL, 10); break;
-		case 'S': o->token_slots = (unsigned)strtoul(optarg, NULL, 10); break;
-		case 'a': o->api = optarg; break;
-		case 't': o->token = optarg; break;
-		case 'c': o->ca = optarg; break;
-		case 'n': o->node = optarg; break;
+		case 'p':
+			o->policy = optarg;
+			break;
+		case 'L':
+			o->listen = optarg;
+			break;
+		case 'i':
+			o->imds = optarg;
+			break;
+		case 'C':
+			o->max_conns = (unsigned)strtoul(optarg, NULL, 10);
+			break;
+		case 'm':
+			o->max_pods = (unsigned)strtoul(optarg, NULL, 10);
+			break;
+		case 'S':
+			o->token_slots = (unsigned)strtoul(optarg, NULL, 10);
+			break;
+		case 'a':
+			o->api = optarg;
+			break;
+		case 't':
+			o->token = optarg;
+			break;
+		case 'c':
+			o->ca = optarg;
+			break;
+		case 'n':
+			o->node = optarg;
+			break;
 		case 'H':
 			if (run_local_addr(o, optarg) == -1)
 				return -1;
@@ -209,7 +232,8 @@ run_parse(int argc, char **argv, struct run_opts *o)
 			o->level = (enum log_level)lvl;
 			break;
 		case 'f':
-			if (strcmp(optarg, "json") != 0 && strcmp(optarg, "text") != 0)
+			if (strcmp(optarg, "json") != 0 &&
+			    strcmp(optarg, "text") != 0)
 				return -1;
 			o->json = strcmp(optarg, "json") == 0;
 			break;
@@ -219,7 +243,8 @@ run_parse(int argc, char **argv, struct run_opts *o)
 				return -1;
 			break;
 		case 's':
-			if (strcmp(optarg, "on") != 0 && strcmp(optarg, "off") != 0)
+			if (strcmp(optarg, "on") != 0 &&
+			    strcmp(optarg, "off") != 0)
 				return -1;
 			o->seccomp = strcmp(optarg, "on") == 0;
 			break;
@@ -234,7 +259,8 @@ run_parse(int argc, char **argv, struct run_opts *o)
 			if (inet_pton(AF_INET, optarg, &o->node_ip) != 1)
 				return -1;
 			break;
-		default: return -1;
+		default:
+			return -1;
 		}
 	}
 	if (o->policy == NULL || o->max_conns == 0 ||
@@ -264,7 +290,7 @@ run_log_diags(const struct pol_slot *s)
 static int
 run_load_policy(struct run *r)
 {
-	struct pol_options opt = { .files_fatal = true };
+	struct pol_options opt = {.files_fatal = true};
 	int spare = r->running == 0 ? 1 : 0;
 	struct pol_slot *s = &r->slots[spare];
 
@@ -272,9 +298,11 @@ run_load_policy(struct run *r)
 		run_log_diags(s);
 		snprintf(r->ready_detail, sizeof(r->ready_detail),
 		    "the policy on disk does not load (%u errors); the running "
-		    "one stays", s->diags.errors);
+		    "one stays",
+		    s->diags.errors);
 		log_warnx("policy: %s does not load; %s", r->o.policy,
-		    r->running < 0 ? "nothing to serve" : "keeping the running one");
+		    r->running < 0 ? "nothing to serve"
+		                   : "keeping the running one");
 		return -1;
 	}
 	run_log_diags(s); /* warnings */
@@ -322,7 +350,7 @@ run_pod_change(struct kube *k, enum kobj_ev ev, const struct kobj_pod *pod,
 static int
 run_setup(struct run *r, struct kube_config *kc)
 {
-	struct kube_hooks hooks = { run_pod_change, NULL, r };
+	struct kube_hooks hooks = {run_pod_change, NULL, r};
 	struct server_config sc;
 	struct imds_config ic;
 	struct tok_fetcher f;
@@ -333,7 +361,7 @@ run_setup(struct run *r, struct kube_config *kc)
 	memset(&ic, 0, sizeof(ic));
 	if (server_parse_addr(r->o.listen, &sc.listen, &sc.listen_len) == -1 ||
 	    imdsc_endpoint(r->o.imds, &ic.imds_addr, &ic.imds_len, hostport,
-		sizeof(hostport)) != 0) {
+	        sizeof(hostport)) != 0) {
 		log_warnx("run: bad --listen or --imds-endpoint");
 		return CMD_CONFIG;
 	}
@@ -342,13 +370,14 @@ run_setup(struct run *r, struct kube_config *kc)
 		return CMD_CONFIG;
 	}
 	if ((r->loop = loop_new(LIM_LOOP_FDS, LIM_LOOP_TIMERS)) == NULL ||
-	    (r->cache = podcache_new(r->o.max_pods,
-		 LIM_PODCACHE_QUARANTINE_MS)) == NULL ||
+	    (r->cache = podcache_new(
+	         r->o.max_pods, LIM_PODCACHE_QUARANTINE_MS)) == NULL ||
 	    (r->kube = kube_new(r->loop, kc, &r->anchors, r->cache, &r->policy,
-		 &hooks)) == NULL ||
-	    (r->tokens = tokcache_new(r->loop, r->o.token_slots, NULL)) == NULL ||
+	         &hooks)) == NULL ||
+	    (r->tokens = tokcache_new(r->loop, r->o.token_slots, NULL)) ==
+	        NULL ||
 	    (r->imdsc = imdsc_new(r->loop, (struct sockaddr *)&ic.imds_addr,
-		 ic.imds_len, hostport, r->tokens)) == NULL)
+	         ic.imds_len, hostport, r->tokens)) == NULL)
 		return CMD_FAIL;
 	f = imdsc_fetcher(r->imdsc);
 	tokcache_set_fetcher(r->tokens, POL_MANAGED, &f);
@@ -396,14 +425,15 @@ run_keeper_io(struct loop *l, int fd, uint32_t revents, void *arg)
 		     line = strtok_r(NULL, "\n", &save)) {
 			if (strncmp(line, "restored", 8) == 0) {
 				r->rules_restored++;
-				log_warnx("rules: %s (restorations: %llu)", line,
+				log_warnx("rules: %s (restorations: %llu)",
+				    line,
 				    (unsigned long long)r->rules_restored);
 			} else
 				log_info("rules: keeper %s", line);
 		}
 	if (n < 0) {
 		log_warnx("rules: the keeper exited; the rules stay, but "
-		    "nothing restores them now");
+		          "nothing restores them now");
 		loop_del(l, fd);
 		close(fd);
 		r->keeper.fd = -1;
@@ -430,8 +460,10 @@ run_rules(struct run *r, const struct sockaddr_storage *listen)
 	if (ip.s_addr == 0 && listen->ss_family == AF_INET)
 		ip = s4->sin_addr;
 	if (ip.s_addr == 0 || listen->ss_family != AF_INET) {
-		log_warnx("run: --rules %s needs --node-ip (or an IPv4 --listen "
-		    "address)", r->o.rules);
+		log_warnx(
+		    "run: --rules %s needs --node-ip (or an IPv4 --listen "
+		    "address)",
+		    r->o.rules);
 		return CMD_CONFIG;
 	}
 	rules_spec_init(&spec, ip, ntohs(s4->sin_port));
@@ -445,7 +477,8 @@ run_rules(struct run *r, const struct sockaddr_storage *listen)
 		log_warnx("run: cutting pods' connections to IMDS: %s",
 		    rules_strerror(rc));
 	log_info("run: interception rules %s (%u earlier connections to IMDS "
-	    "cut)", installed == 1 ? "already in place" : "installed", cut);
+	         "cut)",
+	    installed == 1 ? "already in place" : "installed", cut);
 	if (strcmp(r->o.rules, "keep") == 0 &&
 	    keeper_start(&r->keeper, &spec, r->o.uid, r->o.gid) != 0) {
 		log_warn("run: starting the rules keeper");
@@ -462,7 +495,7 @@ run_rules(struct run *r, const struct sockaddr_storage *listen)
 static int
 run_drop(struct run *r)
 {
-	struct priv_spec ps = { r->o.uid, r->o.gid, r->o.seccomp, NULL, 0 };
+	struct priv_spec ps = {r->o.uid, r->o.gid, r->o.seccomp, NULL, 0};
 	int rc;
 
 	if ((rc = priv_drop(&ps)) != 0) {
@@ -471,7 +504,7 @@ run_drop(struct run *r)
 	}
 	if (!r->o.seccomp)
 		log_warnx("run: seccomp allowlist off (--seccomp off, or a "
-		    "sanitizer build)");
+		          "sanitizer build)");
 	return CMD_OK;
 }
 
@@ -497,9 +530,9 @@ run_teardown(struct run *r)
 int
 cmd_run(int argc, char **argv)
 {
-	struct pol_slot_limits lim = { LIM_POLICY_FILE_BYTES,
-		LIM_POLICY_AST_BYTES, LIM_POLICY_BYTES, LIM_POLICY_TOKEN_BYTES,
-		LIM_POLICY_VALUES, LIM_POLICY_DIAGS };
+	struct pol_slot_limits lim = {LIM_POLICY_FILE_BYTES,
+	    LIM_POLICY_AST_BYTES, LIM_POLICY_BYTES, LIM_POLICY_TOKEN_BYTES,
+	    LIM_POLICY_VALUES, LIM_POLICY_DIAGS};
 	static struct run r;
 	struct kube_config kc;
 	char err[256];
@@ -516,7 +549,7 @@ cmd_run(int argc, char **argv)
 	log_init(r.o.level, r.o.json);
 	run_local_ifaddrs(&r.o);
 	if (kube_config_init(&kc, r.o.api, r.o.token, r.o.ca, r.o.node, err,
-	    sizeof(err)) == -1) {
+	        sizeof(err)) == -1) {
 		log_warnx("run: %s", err);
 		return CMD_CONFIG;
 	}

@@ -25,7 +25,7 @@ struct imds_config {
 	const struct pol *const *policy; /* the running policy (swapped) */
 	struct podcache *cache;
 	struct tokcache *tokens;
-	struct kube *kube; /* for readiness; may be NULL */
+	struct kube *kube;                 /* for readiness; may be NULL */
 	struct sockaddr_storage imds_addr; /* the node's IMDS, plain HTTP */
 	socklen_t imds_len;
 	uint64_t park_ms, token_wait_ms;

@@ -7,160 +7,190 @@
 #define AGENT_LIMITS_H
 
 /* Policy language (passed to dsl/ and policy/ by the caller). */
-#define LIM_POLICY_FILE_BYTES	(4u << 20)  /* one policy file */
-#define LIM_POLICY_TOKEN_BYTES	4096u	    /* one token (string, word) */
-#define LIM_POLICY_AST_BYTES	(16u << 20) /* parse tree of one file */
-#define LIM_POLICY_BYTES	(8u << 20)  /* one compiled policy */
-#define LIM_POLICY_VALUES	1024u	    /* values in one statement */
-#define LIM_POLICY_DIAGS	200u	    /* diagnostics kept per file */
-#define LIM_POLICY_FILES	16u	    /* files on one command line */
+#define LIM_POLICY_FILE_BYTES  (4u << 20)  /* one policy file */
+#define LIM_POLICY_TOKEN_BYTES 4096u       /* one token (string, word) */
+#define LIM_POLICY_AST_BYTES   (16u << 20) /* parse tree of one file */
+#define LIM_POLICY_BYTES       (8u << 20)  /* one compiled policy */
+#define LIM_POLICY_VALUES      1024u       /* values in one statement */
+#define LIM_POLICY_DIAGS       200u        /* diagnostics kept per file */
+#define LIM_POLICY_FILES       16u         /* files on one command line */
 
 /* Event loop (agent/loop.c): loop_new() refuses larger tables. */
-#define LIM_LOOP_FDS		65536u /* fd slots of one loop (fds) */
-#define LIM_LOOP_TIMERS		65536u /* pending timers of one loop */
-#define LIM_LOOP_EVENTS		64u    /* epoll events taken per wait */
+#define LIM_LOOP_FDS    65536u /* fd slots of one loop (fds) */
+#define LIM_LOOP_TIMERS 65536u /* pending timers of one loop */
+#define LIM_LOOP_EVENTS 64u    /* epoll events taken per wait */
 
 /* HTTP/1.1 client parsers (agent/httpc.c). */
-#define LIM_HTTPC_HEAD_BYTES	   16384u      /* response head, CRLFs included */
-#define LIM_HTTPC_HEADERS	   64u	       /* header fields in one head */
-#define LIM_HTTPC_CHUNK_LINE_BYTES 1024u       /* chunk-size line + ext, no CRLF */
-#define LIM_HTTPC_CHUNK_BYTES	   (16u << 20) /* data of one chunk */
-#define LIM_HTTPC_TRAILER_BYTES	   4096u       /* trailer lines, CRLFs included */
+#define LIM_HTTPC_HEAD_BYTES       16384u /* response head, CRLFs included */
+#define LIM_HTTPC_HEADERS          64u    /* header fields in one head */
+#define LIM_HTTPC_CHUNK_LINE_BYTES 1024u  /* chunk-size line + ext, no CRLF */
+#define LIM_HTTPC_CHUNK_BYTES      (16u << 20) /* data of one chunk */
+#define LIM_HTTPC_TRAILER_BYTES    4096u /* trailer lines, CRLFs included */
 
 /* HTTP/1.1 server parsers (agent/http.c): requests from pods and probes.
  * IMDS requests are small: the longest real one, a token request with an
  * msi_res_id of maximal length, has a target under 600 bytes. */
-#define LIM_HTTP_HEAD_BYTES	   8192u /* request head, CRLFs (leading ones too) */
-#define LIM_HTTP_HEADERS	   32u	 /* header fields in one head */
-#define LIM_HTTP_METHOD_BYTES	   16u	 /* request method; longer is 501 */
-#define LIM_HTTP_TARGET_BYTES	   2048u /* request-target, raw; longer is 414 */
-#define LIM_HTTP_QUERY_PARAMS	   16u	 /* non-empty pairs in one query */
-#define LIM_HTTP_PARAM_NAME_BYTES  64u	 /* one decoded query name */
+#define LIM_HTTP_HEAD_BYTES        8192u /* request head, CRLFs (leading ones too) */
+#define LIM_HTTP_HEADERS           32u   /* header fields in one head */
+#define LIM_HTTP_METHOD_BYTES      16u   /* request method; longer is 501 */
+#define LIM_HTTP_TARGET_BYTES      2048u /* request-target, raw; longer is 414 */
+#define LIM_HTTP_QUERY_PARAMS      16u   /* non-empty pairs in one query */
+#define LIM_HTTP_PARAM_NAME_BYTES  64u   /* one decoded query name */
 #define LIM_HTTP_PARAM_VALUE_BYTES 1024u /* one decoded query value */
 
 /* PEM loading (agent/pem.c): the trust store is sized once at start. */
-#define LIM_PEM_FILE_BYTES	(1u << 20)   /* one PEM file read at start */
-#define LIM_PEM_ANCHORS		512u	     /* trust anchors in the store */
-#define LIM_PEM_ANCHOR_BYTES	(256u << 10) /* DNs + public keys of all anchors */
-#define LIM_PEM_CHAIN_CERTS	8u	     /* certificates in one chain */
-#define LIM_PEM_CHAIN_BYTES	(64u << 10)  /* DER of one chain */
+#define LIM_PEM_FILE_BYTES   (1u << 20)   /* one PEM file read at start */
+#define LIM_PEM_ANCHORS      512u         /* trust anchors in the store */
+#define LIM_PEM_ANCHOR_BYTES (256u << 10) /* DNs + public keys of all anchors */
+#define LIM_PEM_CHAIN_CERTS  8u           /* certificates in one chain */
+#define LIM_PEM_CHAIN_BYTES  (64u << 10)  /* DER of one chain */
 
 /* TLS client (agent/tls.c), per connection slot. */
-#define LIM_TLS_SERVER_NAME_BYTES 255u	      /* server name, DNS or IP literal */
-#define LIM_TLS_PEER_CERT_BYTES	  (16u << 10) /* leaf cert kept for an IP SAN check */
+#define LIM_TLS_SERVER_NAME_BYTES 255u /* server name, DNS or IP literal */
+#define LIM_TLS_PEER_CERT_BYTES                                                \
+	(16u << 10) /* leaf cert kept for an IP SAN check */
 
 /* JSON documents (agent/json.c). */
-#define LIM_JSON_BYTES		(64u << 20) /* one document (jsmn offsets are int) */
-#define LIM_JSON_DEPTH		64u	    /* nested objects and arrays */
+#define LIM_JSON_BYTES (64u << 20) /* one document (jsmn offsets are int) */
+#define LIM_JSON_DEPTH 64u         /* nested objects and arrays */
 
 /* Kubernetes objects (agent/kobj.c): fields of struct kobj_pod, in bytes
  * without the NUL, as Kubernetes validates them; a pod over any is refused.
  * A watch stream's line splitter (agent/lines.c) needs EVENT_BYTES + 1. */
-#define LIM_KOBJ_UID_BYTES	  36u	     /* metadata.uid, a UUID */
-#define LIM_KOBJ_NAMESPACE_BYTES  63u	     /* DNS-1123 label */
-#define LIM_KOBJ_NAME_BYTES	  253u	     /* DNS-1123 subdomain */
-#define LIM_KOBJ_SA_BYTES	  253u	     /* spec.serviceAccountName */
-#define LIM_KOBJ_RV_BYTES	  64u	     /* metadata.resourceVersion */
-#define LIM_KOBJ_CONTINUE_BYTES	  1024u	     /* list metadata.continue */
-#define LIM_KOBJ_LABELS		  32u	     /* labels of one pod */
-#define LIM_KOBJ_LABEL_POOL_BYTES 1024u	     /* sum of key+NUL+value+NUL */
-#define LIM_KOBJ_EVENT_BYTES	  (2u << 20) /* one watch event line (etcd: 1.5 MiB objects) */
-#define LIM_KOBJ_EVENT_TOKENS	  65536u     /* JSON tokens of one watch event */
+#define LIM_KOBJ_UID_BYTES        36u   /* metadata.uid, a UUID */
+#define LIM_KOBJ_NAMESPACE_BYTES  63u   /* DNS-1123 label */
+#define LIM_KOBJ_NAME_BYTES       253u  /* DNS-1123 subdomain */
+#define LIM_KOBJ_SA_BYTES         253u  /* spec.serviceAccountName */
+#define LIM_KOBJ_RV_BYTES         64u   /* metadata.resourceVersion */
+#define LIM_KOBJ_CONTINUE_BYTES   1024u /* list metadata.continue */
+#define LIM_KOBJ_LABELS           32u   /* labels of one pod */
+#define LIM_KOBJ_LABEL_POOL_BYTES 1024u /* sum of key+NUL+value+NUL */
+#define LIM_KOBJ_EVENT_BYTES                                                   \
+	(2u << 20) /* one watch event line (etcd: 1.5 MiB objects) */
+#define LIM_KOBJ_EVENT_TOKENS 65536u /* JSON tokens of one watch event */
 
 /* Pod cache (agent/podcache.c): podcache_new() sizes every table from
  * max_pods; nothing grows.  The quarantine covers watch lag between an old
  * pod letting an IP go and a new pod showing it: a request from a recycled
  * IP within it resolves to nobody (clients retry). */
-#define LIM_PODCACHE_PODS_DEFAULT	 512u	  /* pod slots (--max-pods): 250-pod node x2 */
-#define LIM_PODCACHE_PODS_MAX		 8192u	  /* largest --max-pods accepted */
-#define LIM_PODCACHE_QUARANTINE_MS	 5000u	  /* ms a released IP resolves to nobody */
-#define LIM_PODCACHE_QUARANTINE_MAX_MS	 600000u  /* largest quarantine accepted (ms) */
-#define LIM_PODCACHE_QUARANTINE_PER_POD	 2u	  /* quarantine entries per pod slot (IPs) */
-#define LIM_PODCACHE_LOG_MS		 10000u	  /* ms between "table full" log lines */
+#define LIM_PODCACHE_PODS_DEFAULT                                              \
+	512u /* pod slots (--max-pods): 250-pod node x2 */
+#define LIM_PODCACHE_PODS_MAX 8192u /* largest --max-pods accepted */
+#define LIM_PODCACHE_QUARANTINE_MS                                             \
+	5000u /* ms a released IP resolves to nobody */
+#define LIM_PODCACHE_QUARANTINE_MAX_MS                                         \
+	600000u /* largest quarantine accepted (ms) */
+#define LIM_PODCACHE_QUARANTINE_PER_POD                                        \
+	2u                         /* quarantine entries per pod slot (IPs) */
+#define LIM_PODCACHE_LOG_MS 10000u /* ms between "table full" log lines */
 
 /* The pods' listener (agent/server.c) and its routes (agent/imds.c). */
-#define LIM_SRV_CONNS_DEFAULT	256u	       /* connection slots (--max-connections) */
-#define LIM_SRV_CONNS_MAX	65536u	       /* largest --max-connections */
-#define LIM_SRV_READ_BYTES	LIM_HTTP_HEAD_BYTES /* a slot's receive buffer */
-#define LIM_SRV_WRITE_BYTES	(12u << 10)    /* a slot's response buffer */
-#define LIM_SRV_BACKLOG		512	       /* listen(2) backlog */
-#define LIM_SRV_HEADER_MS	5000u	       /* a request head must arrive in */
-#define LIM_SRV_IDLE_MS		60000u	       /* keep-alive idle before close */
-#define LIM_SRV_WRITE_MS	10000u	       /* a response must be taken in */
-#define LIM_SRV_LOCAL_ADDRS	16u	       /* node addresses for /host/token/ */
-#define LIM_IMDS_PARK_MS	2000u	       /* unknown pod: wait for its event */
-#define LIM_IMDS_TOKEN_WAIT_MS	20000u	       /* wait for an upstream token (> retry budget + one attempt) */
-#define LIM_IMDS_PROXY_SLOTS	8u	       /* requests proxied to IMDS at once */
-#define LIM_IMDS_RETRY_AFTER_S	1u	       /* Retry-After on 503 for parking */
+#define LIM_SRV_CONNS_DEFAULT 256u   /* connection slots (--max-connections) */
+#define LIM_SRV_CONNS_MAX     65536u /* largest --max-connections */
+#define LIM_SRV_READ_BYTES    LIM_HTTP_HEAD_BYTES /* a slot's receive buffer */
+#define LIM_SRV_WRITE_BYTES   (12u << 10)         /* a slot's response buffer */
+#define LIM_SRV_BACKLOG       512                 /* listen(2) backlog */
+#define LIM_SRV_HEADER_MS     5000u  /* a request head must arrive in */
+#define LIM_SRV_IDLE_MS       60000u /* keep-alive idle before close */
+#define LIM_SRV_WRITE_MS      10000u /* a response must be taken in */
+#define LIM_SRV_LOCAL_ADDRS   16u    /* node addresses for /host/token/ */
+#define LIM_IMDS_PARK_MS      2000u  /* unknown pod: wait for its event */
+#define LIM_IMDS_TOKEN_WAIT_MS                                                 \
+	20000u /* wait for an upstream token (> retry budget + one attempt) */
+#define LIM_IMDS_PROXY_SLOTS   8u /* requests proxied to IMDS at once */
+#define LIM_IMDS_RETRY_AFTER_S 1u /* Retry-After on 503 for parking */
 
 /* ---- server (agent/server.c) ---- */
-#define LIM_SRV_LINGER_MS	1000u	/* ms a closing connection drains input before close */
-#define LIM_SRV_ACCEPT_PAUSE_MS	100u	/* ms accept(2) rests after EMFILE, ENOBUFS and the like */
-#define LIM_SRV_LOG_MS		10000u	/* ms between two accept failure warnings */
+#define LIM_SRV_LINGER_MS                                                      \
+	1000u /* ms a closing connection drains input before close */
+#define LIM_SRV_ACCEPT_PAUSE_MS                                                \
+	100u /* ms accept(2) rests after EMFILE, ENOBUFS and the like */
+#define LIM_SRV_LOG_MS 10000u /* ms between two accept failure warnings */
 /* ---- end server ---- */
 
 /* Token cache (agent/tokcache.c). */
-#define LIM_TOK_SLOTS_DEFAULT	 256u	 /* cached (identity, resource) tokens */
-#define LIM_TOK_TOKEN_BYTES	 8192u	 /* one access token */
-#define LIM_TOK_RESOURCE_BYTES	 512u	 /* one resource (audience) */
-#define LIM_TOK_REFRESH_BEFORE_S 300u	 /* refresh this long before expiry */
-#define LIM_TOK_MIN_VALID_S	 60u	 /* never hand out a token closer to expiry */
+#define LIM_TOK_SLOTS_DEFAULT    256u  /* cached (identity, resource) tokens */
+#define LIM_TOK_TOKEN_BYTES      8192u /* one access token */
+#define LIM_TOK_RESOURCE_BYTES   512u  /* one resource (audience) */
+#define LIM_TOK_REFRESH_BEFORE_S 300u  /* refresh this long before expiry */
+#define LIM_TOK_MIN_VALID_S      60u /* never hand out a token closer to expiry */
 
 /* ---- tokcache and imdsc (agent/tokcache.c, agent/imdsc.c) ---- */
-#define LIM_TOK_SLOTS_MAX		4096u	/* largest token cache accepted (slots) */
-#define LIM_TOK_REFRESH_RETRY_S		30u	/* s before a failed or fruitless refresh is tried again */
+#define LIM_TOK_SLOTS_MAX 4096u /* largest token cache accepted (slots) */
+#define LIM_TOK_REFRESH_RETRY_S                                                \
+	30u /* s before a failed or fruitless refresh is tried again */
 /* The node's IMDS, identity category: 20 requests/s and 5 concurrent. */
-#define LIM_IMDS_CONCURRENCY		5u	/* requests in flight (connections) */
-#define LIM_IMDS_RATE_PER_S		20u	/* requests sent in any 1000 ms */
-#define LIM_IMDSC_RATE_MARGIN_MS	150u	/* window slack for connect delays (ms) */
-#define LIM_IMDS_QUEUE			128u	/* fetches waiting: a connection, the rate, a retry */
-#define LIM_IMDSC_ATTEMPTS		4u	/* requests per fetch, the first included */
-#define LIM_IMDSC_BACKOFF_MS		1000u	/* first retry delay (ms), doubled per retry */
-#define LIM_IMDS_RETRY_BUDGET_MS	10000u	/* ms after a fetch began: no retry past it */
-#define LIM_IMDSC_ATTEMPT_MS		5000u	/* ms without progress before a request fails */
-#define LIM_IMDSC_RETRY_AFTER_S		5u	/* Retry-After (s) of our 503 when IMDS gave none */
-#define LIM_IMDSC_RETRY_AFTER_MAX_S	3600u	/* larger Retry-After values are cut to this (s) */
-#define LIM_IMDSC_REQUEST_BYTES		4096u	/* one request head (two 512-byte fields encoded) */
-#define LIM_IMDSC_RECV_BYTES		8192u	/* receive buffer per connection: head, one read */
-#define LIM_IMDSC_BODY_BYTES		16384u	/* one response body (a LIM_TOK_TOKEN_BYTES token) */
-#define LIM_IMDSC_JSON_TOKENS		64u	/* JSON tokens of one response body */
-#define LIM_IMDSC_ERROR_BYTES		63u	/* IMDS "error" code kept for the pod */
-#define LIM_IMDSC_ERROR_DESC_BYTES	511u	/* IMDS "error_description" kept for the pod */
+#define LIM_IMDS_CONCURRENCY     5u   /* requests in flight (connections) */
+#define LIM_IMDS_RATE_PER_S      20u  /* requests sent in any 1000 ms */
+#define LIM_IMDSC_RATE_MARGIN_MS 150u /* window slack for connect delays (ms) */
+#define LIM_IMDS_QUEUE                                                         \
+	128u /* fetches waiting: a connection, the rate, a retry */
+#define LIM_IMDSC_ATTEMPTS 4u /* requests per fetch, the first included */
+#define LIM_IMDSC_BACKOFF_MS                                                   \
+	1000u /* first retry delay (ms), doubled per retry */
+#define LIM_IMDS_RETRY_BUDGET_MS                                               \
+	10000u /* ms after a fetch began: no retry past it */
+#define LIM_IMDSC_ATTEMPT_MS                                                   \
+	5000u /* ms without progress before a request fails */
+#define LIM_IMDSC_RETRY_AFTER_S                                                \
+	5u /* Retry-After (s) of our 503 when IMDS gave none */
+#define LIM_IMDSC_RETRY_AFTER_MAX_S                                            \
+	3600u /* larger Retry-After values are cut to this (s) */
+#define LIM_IMDSC_REQUEST_BYTES                                                \
+	4096u /* one request head (two 512-byte fields encoded) */
+#define LIM_IMDSC_RECV_BYTES                                                   \
+	8192u /* receive buffer per connection: head, one read */
+#define LIM_IMDSC_BODY_BYTES                                                   \
+	16384u /* one response body (a LIM_TOK_TOKEN_BYTES token) */
+#define LIM_IMDSC_JSON_TOKENS 64u /* JSON tokens of one response body */
+#define LIM_IMDSC_ERROR_BYTES 63u /* IMDS "error" code kept for the pod */
+#define LIM_IMDSC_ERROR_DESC_BYTES                                             \
+	511u /* IMDS "error_description" kept for the pod */
 /* ---- end tokcache and imdsc ---- */
 
 /* The rules keeper (agent/keeper.c). */
-#define LIM_RULES_KEEP_MS	2000u  /* ms between two checks of the ruleset by the keeper */
+#define LIM_RULES_KEEP_MS                                                      \
+	2000u /* ms between two checks of the ruleset by the keeper */
 
 /* Command-line tools' own loops (podid pods, selftest). */
-#define LIM_LOOP_FDS_CMD	 256u /* fd slots */
-#define LIM_LOOP_TIMERS_CMD	 64u  /* pending timers */
+#define LIM_LOOP_FDS_CMD    256u /* fd slots */
+#define LIM_LOOP_TIMERS_CMD 64u  /* pending timers */
 
 /* Kubernetes list and watch (agent/kube.c). */
-#define LIM_KUBE_PAGE_PODS	 50u	     /* pods asked per list page (limit=) */
-#define LIM_KUBE_WATCH_S	 300u	     /* timeoutSeconds of a watch, max */
-#define LIM_KUBE_WATCH_GRACE_S	 30u	     /* s past it before a silent watch is cut */
-#define LIM_KUBE_LIST_IDLE_MS	 30000u	     /* ms without bytes before a list fails */
-#define LIM_KUBE_BACKOFF_MIN_MS	 250u	     /* first retry delay, ms */
-#define LIM_KUBE_BACKOFF_MAX_MS	 30000u	     /* retry delay cap, ms */
-#define LIM_KUBE_TOKEN_BYTES	 16384u	     /* service-account token */
-#define LIM_KUBE_TOKEN_REREAD_MS 60000u	     /* ms between token file reads */
-#define LIM_KUBE_REQUEST_BYTES	 (24u << 10) /* one request head, token included */
-#define LIM_KUBE_RECV_BYTES	 (64u << 10) /* receive buffer: a head, one read */
+#define LIM_KUBE_PAGE_PODS       50u  /* pods asked per list page (limit=) */
+#define LIM_KUBE_WATCH_S         300u /* timeoutSeconds of a watch, max */
+#define LIM_KUBE_WATCH_GRACE_S   30u /* s past it before a silent watch is cut */
+#define LIM_KUBE_LIST_IDLE_MS    30000u /* ms without bytes before a list fails */
+#define LIM_KUBE_BACKOFF_MIN_MS  250u   /* first retry delay, ms */
+#define LIM_KUBE_BACKOFF_MAX_MS  30000u /* retry delay cap, ms */
+#define LIM_KUBE_TOKEN_BYTES     16384u /* service-account token */
+#define LIM_KUBE_TOKEN_REREAD_MS 60000u /* ms between token file reads */
+#define LIM_KUBE_REQUEST_BYTES                                                 \
+	(24u << 10)                     /* one request head, token included */
+#define LIM_KUBE_RECV_BYTES (64u << 10) /* receive buffer: a head, one read */
 
 /* ---- rules (agent/rules.c): nf_tables and conntrack over netlink ---- */
-#define LIM_RULES_MSG_BYTES	1024u  /* one request or batch sent (bytes; install: 680) */
-#define LIM_RULES_RECV_BYTES	32768u /* one datagram from the kernel (bytes; dumps stop at 32 KiB) */
-#define LIM_RULES_RULES		8u     /* rules of table podid kept by status (more are counted) */
-#define LIM_RULES_EXPRS		16u    /* expressions kept per rule (more are counted) */
-#define LIM_RULES_TIMEOUT_MS	5000u  /* ms to wait for each answer of the kernel */
-#define LIM_RULES_STATUS_TRIES	3u     /* status reads while the ruleset changes mid-dump */
+#define LIM_RULES_MSG_BYTES                                                    \
+	1024u /* one request or batch sent (bytes; install: 680) */
+#define LIM_RULES_RECV_BYTES                                                   \
+	32768u /* one datagram from the kernel (bytes; dumps stop at 32 KiB) */
+#define LIM_RULES_RULES                                                        \
+	8u /* rules of table podid kept by status (more are counted) */
+#define LIM_RULES_EXPRS 16u /* expressions kept per rule (more are counted) */
+#define LIM_RULES_TIMEOUT_MS                                                   \
+	5000u /* ms to wait for each answer of the kernel */
+#define LIM_RULES_STATUS_TRIES                                                 \
+	3u /* status reads while the ruleset changes mid-dump */
 /* ---- end rules ---- */
 
 /* ---- priv (agent/priv.c) ---- */
-#define LIM_PRIV_EXTRA_SYSCALLS	    16u	 /* syscalls a priv_spec may add to the allowlist */
-#define LIM_PRIV_FILTER_INSNS	    512u /* seccomp BPF instructions (kernel max 4096) */
-#define LIM_PRIV_STATUS_LINE_BYTES  512u /* a needed /proc/self/status line, no newline */
-#define LIM_PRIV_GROUPS		    32u	 /* supplementary groups read from it */
+#define LIM_PRIV_EXTRA_SYSCALLS                                                \
+	16u /* syscalls a priv_spec may add to the allowlist */
+#define LIM_PRIV_FILTER_INSNS                                                  \
+	512u /* seccomp BPF instructions (kernel max 4096) */
+#define LIM_PRIV_STATUS_LINE_BYTES                                             \
+	512u                /* a needed /proc/self/status line, no newline */
+#define LIM_PRIV_GROUPS 32u /* supplementary groups read from it */
 /* ---- end priv ---- */
 
 #endif
