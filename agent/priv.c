@@ -507,15 +507,16 @@ static const struct priv_rule priv_allow[] = {
 #define PRIV_NRULES (sizeof(priv_allow) / sizeof(*priv_allow))
 
 /* Head 6 (arch, x32), at most 5 per rule, 2 per extra, the last kill. */
-_Static_assert(6 + 5 * PRIV_NRULES + 2 * LIM_PRIV_EXTRA_SYSCALLS + 1 <=
+_Static_assert(6 + 5 * PRIV_NRULES + (size_t)2 * LIM_PRIV_EXTRA_SYSCALLS + 1 <=
         LIM_PRIV_FILTER_INSNS,
     "LIM_PRIV_FILTER_INSNS too small for the allowlist");
 
 #define PRIV_NR_OFF offsetof(struct seccomp_data, nr)
 #if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-#define PRIV_ARG_OFF(i) (offsetof(struct seccomp_data, args) + 8u * (i))
+#define PRIV_ARG_OFF(i) (offsetof(struct seccomp_data, args) + (size_t)8 * (i))
 #else
-#define PRIV_ARG_OFF(i) (offsetof(struct seccomp_data, args) + 8u * (i) + 4u)
+#define PRIV_ARG_OFF(i)                                                        \
+	(offsetof(struct seccomp_data, args) + (size_t)8 * (i) + 4u)
 #endif
 
 struct priv_prog {

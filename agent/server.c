@@ -206,7 +206,8 @@ server_free(struct server *s)
 
 	if (s == NULL)
 		return;
-	for (i = 0; i < s->fresh; i++)
+	/* A failed server_new may have no slot table yet. */
+	for (i = 0; s->conns != NULL && i < s->fresh; i++)
 		srv_close(&s->conns[i]);
 	loop_timer_cancel(s->loop, &s->accept_timer);
 	if (s->lfd >= 0) {
@@ -278,10 +279,11 @@ srv_peer(struct srv_conn *c, const struct sockaddr_storage *ss)
 		c->peer.s6_addr[10] = c->peer.s6_addr[11] = 0xff;
 		memcpy(&c->peer.s6_addr[12], &s4->sin_addr, 4);
 		c->peer_port = ntohs(s4->sin_port);
-	} else {
-		c->peer = s6->sin6_addr;
+	} else if (ss->ss_family == AF_INET6) {
+		memcpy(&c->peer, &s6->sin6_addr, sizeof(c->peer));
 		c->peer_port = ntohs(s6->sin6_port);
-	}
+	} else
+		c->peer_port = 0; /* no address: resolves to no pod */
 	c->local = srv_is_local(c->srv, &c->peer);
 }
 
@@ -375,7 +377,7 @@ static void
 srv_accept_cb(struct loop *l, int lfd, uint32_t revents, void *arg)
 {
 	struct server *s = arg;
-	struct sockaddr_storage ss;
+	struct sockaddr_storage ss = {0};
 	struct srv_conn *c;
 	socklen_t len;
 	unsigned i;

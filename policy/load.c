@@ -115,12 +115,13 @@ pol_slot_load(struct pol_slot *s, const char *path,
 static void
 slot_release(void *p, size_t len)
 {
-	uintptr_t pg = (uintptr_t)sysconf(_SC_PAGESIZE);
-	uintptr_t a = ((uintptr_t)p + pg - 1) & ~(pg - 1);
-	uintptr_t e = ((uintptr_t)p + len) & ~(pg - 1);
+	size_t pg = (size_t)sysconf(_SC_PAGESIZE);
+	size_t head = (pg - (size_t)((uintptr_t)p % pg)) % pg;
+	size_t body = len > head ? (len - head) / pg * pg : 0;
 
-	if (e > a)
-		(void)madvise((void *)a, e - a, MADV_DONTNEED);
+	/* Whole pages only: the allocator's bytes around them stay. */
+	if (body > 0)
+		(void)madvise((char *)p + head, body, MADV_DONTNEED);
 }
 
 void
