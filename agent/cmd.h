@@ -13,6 +13,14 @@
 /* podid policy check|explain|fmt: agent/cmd_policy.c */
 int cmd_policy(int argc, char **argv);
 
+struct pol_slot;
+
+/*
+ * Sizes a policy load slot from the limits in agent/limits.h (the one
+ * start-up allocation of a slot).  Returns 0, or -1 with errno.
+ */
+int cmd_policy_slot_new(struct pol_slot *slot);
+
 /* podid pods: agent/cmd_pods.c */
 int cmd_pods(int argc, char **argv);
 

@@ -296,13 +296,10 @@ pods_parse(int argc, char **argv, struct pods_opts *o)
 static int
 pods_policy(struct pol_slot *slot, const char *path)
 {
-	struct pol_slot_limits lim = {LIM_POLICY_FILE_BYTES,
-	    LIM_POLICY_AST_BYTES, LIM_POLICY_BYTES, LIM_POLICY_TOKEN_BYTES,
-	    LIM_POLICY_VALUES, LIM_POLICY_DIAGS};
 	struct pol_options opt = {.files_fatal = false};
 	int rc;
 
-	if (pol_slot_new(slot, &lim) == -1)
+	if (cmd_policy_slot_new(slot) == -1)
 		return CMD_FAIL;
 	rc = pol_slot_load(slot, path, &opt, false);
 	dsl_diags_print(stderr, &slot->file, &slot->diags);

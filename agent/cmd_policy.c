@@ -39,10 +39,10 @@ struct explain_args {
 	struct pol_label labels[EXPLAIN_MAX_LABELS];
 };
 
-static int
-policy_slot(struct pol_slot *slot)
+int
+cmd_policy_slot_new(struct pol_slot *slot)
 {
-	struct pol_slot_limits lim = {
+	static const struct pol_slot_limits lim = {
 	    .file_bytes = LIM_POLICY_FILE_BYTES,
 	    .ast_bytes = LIM_POLICY_AST_BYTES,
 	    .pol_bytes = LIM_POLICY_BYTES,
@@ -51,7 +51,13 @@ policy_slot(struct pol_slot *slot)
 	    .max_diags = LIM_POLICY_DIAGS,
 	};
 
-	if (pol_slot_new(slot, &lim) == -1) {
+	return pol_slot_new(slot, &lim);
+}
+
+static int
+policy_slot(struct pol_slot *slot)
+{
+	if (cmd_policy_slot_new(slot) == -1) {
 		fprintf(stderr, "podid: policy memory: %s\n", strerror(errno));
 		return -1;
 	}

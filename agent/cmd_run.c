@@ -530,9 +530,6 @@ run_teardown(struct run *r)
 int
 cmd_run(int argc, char **argv)
 {
-	struct pol_slot_limits lim = {LIM_POLICY_FILE_BYTES,
-	    LIM_POLICY_AST_BYTES, LIM_POLICY_BYTES, LIM_POLICY_TOKEN_BYTES,
-	    LIM_POLICY_VALUES, LIM_POLICY_DIAGS};
 	static struct run r;
 	struct kube_config kc;
 	char err[256];
@@ -555,8 +552,8 @@ cmd_run(int argc, char **argv)
 	}
 	r.running = -1;
 	r.keeper.fd = -1;
-	if (pol_slot_new(&r.slots[0], &lim) == -1 ||
-	    pol_slot_new(&r.slots[1], &lim) == -1)
+	if (cmd_policy_slot_new(&r.slots[0]) == -1 ||
+	    cmd_policy_slot_new(&r.slots[1]) == -1)
 		fatal("run: policy memory");
 	if (run_load_policy(&r) != 0) {
 		run_teardown(&r);
