@@ -28,6 +28,12 @@ log_init(enum log_level level, bool json)
 {
 	log_threshold = level;
 	log_as_json = json;
+	/*
+	 * glibc reads the time zone files (open, read, lseek) on the first
+	 * time conversion: do it now, before the daemon drops privileges
+	 * and installs its seccomp allowlist, not on its first log line.
+	 */
+	tzset();
 }
 
 int

@@ -181,6 +181,21 @@ class Case:
         code, _ = self.t.curl_token(0)
         check(code == 200, "token after restart: %d" % code)
 
+    def c_warn_first_after_drop(self):
+        """At --log-level warn the first line comes after the drop (a rules
+        restoration): glibc's time zone set-up must not meet seccomp then."""
+        os.kill(podid_pid(self.t), signal.SIGTERM)
+        wait_for(lambda: self.t.podid.poll() is not None, timeout=10,
+                 what="podid to stop")
+        self.t.procs = [p for p in self.t.procs if p[0] != "podid"]
+        self.t.start_podid(self.policy, "--log-level", "warn", rules="keep")
+        sh("nft", "delete", "table", "ip", "podid", ns=self.t.node)
+        wait_for(lambda: nft(self.t) is not None, timeout=6, what="restore")
+        time.sleep(0.3)
+        check(self.t.podid.poll() is None, "podid died: " + self.t.log("podid")[-300:])
+        code, _ = self.t.curl_token(0)
+        check(code == 200, "token: %d" % code)
+
     def imds_token_requests(self):
         return self.t.imds("GET", "/state")["token_requests"]
 
@@ -209,7 +224,8 @@ def main():
                 ("an altered rule is restored", c.c_restore_altered),
                 ("podid rules status", c.c_status),
                 ("kill -9: rules stay, pods reach nothing", c.c_kill9_fails_closed),
-                ("restart: same ruleset, serves again", c.c_restart_same_rules)):
+                ("restart: same ruleset, serves again", c.c_restart_same_rules),
+                ("warn-level logs first after the drop", c.c_warn_first_after_drop)):
             res.run(name, fn)
     return res.done()
 
