@@ -35,7 +35,7 @@ int keeper_start(
  */
 ssize_t keeper_read(struct keeper *k, char *buf, size_t len);
 
-/* Stops the keeper (SIGTERM) and reaps it. */
+/* Lets the keeper go: it ends when the agent exits (PR_SET_PDEATHSIG). */
 void keeper_stop(struct keeper *k);
 
 #endif

@@ -187,6 +187,9 @@ class Case:
         os.kill(podid_pid(self.t), signal.SIGTERM)
         wait_for(lambda: self.t.podid.poll() is not None, timeout=10,
                  what="podid to stop")
+        # A clean exit, not a seccomp kill on the way out (keeper_stop).
+        check(self.t.podid.returncode == 0,
+              "podid exited %s on SIGTERM" % self.t.podid.returncode)
         self.t.procs = [p for p in self.t.procs if p[0] != "podid"]
         self.t.start_podid(self.policy, "--log-level", "warn", rules="keep")
         sh("nft", "delete", "table", "ip", "podid", ns=self.t.node)
