@@ -132,6 +132,82 @@ pem_is_cert(const char *name)
 	    strcmp(name, "X509 CERTIFICATE") == 0;
 }
 
+/* ---- one DER object per decoder ---- */
+
+static void
+gate_init(struct pem_der_gate *g)
+{
+	memset(g, 0, sizeof(*g));
+}
+
+/*
+ * The length of the DER object whose header is hdr[0..n): 0 while more
+ * header bytes are needed, -1 when it is not a SEQUENCE with a definite
+ * length of at most 4 length bytes.
+ */
+static long
+gate_der_total(const unsigned char *hdr, size_t n)
+{
+	size_t lenbytes, i;
+	unsigned long len = 0;
+
+	if (n >= 1 && hdr[0] != 0x30)
+		return -1;
+	if (n < 2)
+		return 0;
+	if (hdr[1] < 0x80)
+		return 2 + (long)hdr[1];
+	lenbytes = hdr[1] & 0x7f;
+	if (lenbytes == 0 || lenbytes > 4)
+		return -1;
+	if (n < 2 + lenbytes)
+		return 0;
+	for (i = 0; i < lenbytes; i++)
+		len = len << 8 | hdr[2 + i];
+	return (long)(2 + lenbytes + len);
+}
+
+/*
+ * Passes the bytes of one DER object on to push(ctx, ...), exactly: the
+ * header once complete, then the body; bytes past the object's end mark
+ * the gate bad instead of reaching the decoder.
+ */
+static void
+gate_push(struct pem_der_gate *g, const void *buf, size_t len,
+    void (*push)(void *, const void *, size_t), void *ctx)
+{
+	const unsigned char *p = buf;
+	long total;
+	size_t take;
+
+	while (len > 0 && !g->bad && g->total == 0) {
+		g->hdr[g->hdrlen++] = *p++;
+		len--;
+		total = gate_der_total(g->hdr, g->hdrlen);
+		if (total < 0 || (total == 0 && g->hdrlen == sizeof(g->hdr)))
+			g->bad = true;
+		else if (total > 0) {
+			g->total = (size_t)total;
+			push(ctx, g->hdr, g->hdrlen);
+			g->pushed = g->hdrlen;
+		}
+	}
+	if (g->bad || len == 0)
+		return;
+	take = g->total - g->pushed < len ? g->total - g->pushed : len;
+	push(ctx, p, take);
+	g->pushed += take;
+	if (take < len)
+		g->bad = true; /* trailing bytes */
+}
+
+/* The whole object, and nothing after it, went through. */
+static bool
+gate_complete(const struct pem_der_gate *g)
+{
+	return !g->bad && g->total != 0 && g->pushed == g->total;
+}
+
 /* ---- trust anchors ---- */
 
 static void
@@ -160,8 +236,15 @@ anchors_begin(void *arg, const char *name)
 	}
 	a->dn_start = a->used;
 	a->overflow = false;
+	gate_init(&a->gate);
 	br_x509_decoder_init(&a->xd, anchors_dn, a);
 	return 1;
+}
+
+static void
+anchors_push(void *ctx, const void *buf, size_t len)
+{
+	br_x509_decoder_push(&((struct pem_anchors *)ctx)->xd, buf, len);
 }
 
 static void
@@ -169,7 +252,7 @@ anchors_data(void *arg, const void *buf, size_t len)
 {
 	struct pem_anchors *a = arg;
 
-	br_x509_decoder_push(&a->xd, buf, len);
+	gate_push(&a->gate, buf, len, anchors_push, a);
 }
 
 /* Copies len bytes of key material into the store; NULL when full. */
@@ -216,6 +299,8 @@ anchors_end(void *arg)
 	br_x509_trust_anchor *ta;
 	int err = br_x509_decoder_last_error(&a->xd);
 
+	if (err == 0 && !gate_complete(&a->gate))
+		err = -1; /* not exactly one DER object */
 	if (err != 0) {
 		/*
 		 * BearSSL says "unexpected" both for a key type it lacks
@@ -410,70 +495,22 @@ key_begin(void *arg, const char *name)
 		return PEM_ERR_TWO_KEYS;
 	br_skey_decoder_init(&k->dc);
 	k->state = 1;
-	k->hdrlen = k->total = k->pushed = 0;
-	k->bad = false;
+	gate_init(&k->gate);
 	return 1;
 }
 
-/*
- * The length of the DER object whose header is hdr[0..n): 0 while more
- * header bytes are needed, -1 when it is not a SEQUENCE with a definite
- * length of at most 4 length bytes.
- */
-static long
-key_der_total(const unsigned char *hdr, size_t n)
+static void
+key_push(void *ctx, const void *buf, size_t len)
 {
-	size_t lenbytes, i;
-	unsigned long len = 0;
-
-	if (n >= 1 && hdr[0] != 0x30)
-		return -1;
-	if (n < 2)
-		return 0;
-	if (hdr[1] < 0x80)
-		return 2 + (long)hdr[1];
-	lenbytes = hdr[1] & 0x7f;
-	if (lenbytes == 0 || lenbytes > 4)
-		return -1;
-	if (n < 2 + lenbytes)
-		return 0;
-	for (i = 0; i < lenbytes; i++)
-		len = len << 8 | hdr[2 + i];
-	return (long)(2 + lenbytes + len);
+	br_skey_decoder_push(&((struct pem_key *)ctx)->dc, buf, len);
 }
 
-/*
- * BearSSL 0.6's br_skey_decoder reads through a NULL pointer when it is
- * given bytes past the end of the key (found by fuzzing): it gets exactly
- * the outer DER object, and anything after it makes the key invalid.
- */
 static void
 key_data(void *arg, const void *buf, size_t len)
 {
 	struct pem_key *k = arg;
-	const unsigned char *p = buf;
-	long total;
-	size_t take;
 
-	while (len > 0 && !k->bad && k->total == 0) {
-		k->hdr[k->hdrlen++] = *p++;
-		len--;
-		total = key_der_total(k->hdr, k->hdrlen);
-		if (total < 0 || (total == 0 && k->hdrlen == sizeof(k->hdr)))
-			k->bad = true;
-		else if (total > 0) {
-			k->total = (size_t)total;
-			br_skey_decoder_push(&k->dc, k->hdr, k->hdrlen);
-			k->pushed = k->hdrlen;
-		}
-	}
-	if (k->bad || len == 0)
-		return;
-	take = k->total - k->pushed < len ? k->total - k->pushed : len;
-	br_skey_decoder_push(&k->dc, p, take);
-	k->pushed += take;
-	if (take < len)
-		k->bad = true; /* trailing bytes */
+	gate_push(&k->gate, buf, len, key_push, k);
 }
 
 static int
@@ -481,8 +518,7 @@ key_end(void *arg)
 {
 	struct pem_key *k = arg;
 
-	if (k->bad || k->total == 0 || k->pushed != k->total ||
-	    br_skey_decoder_last_error(&k->dc) != 0)
+	if (!gate_complete(&k->gate) || br_skey_decoder_last_error(&k->dc) != 0)
 		return PEM_ERR_KEY;
 	k->type = br_skey_decoder_key_type(&k->dc);
 	k->state = 2;
@@ -549,14 +585,16 @@ chain_begin(void *arg, const char *name)
 	c->certs[c->count].data = c->mem + c->used;
 	c->certs[c->count].data_len = 0;
 	c->overflow = false;
+	gate_init(&c->gate);
 	br_x509_decoder_init(&c->xd, NULL, NULL);
 	return 1;
 }
 
+/* The certificate's bytes: to the decoder and into the chain's memory. */
 static void
-chain_data(void *arg, const void *buf, size_t len)
+chain_push(void *ctx, const void *buf, size_t len)
 {
-	struct pem_chain *c = arg;
+	struct pem_chain *c = ctx;
 
 	br_x509_decoder_push(&c->xd, buf, len);
 	if (c->overflow || len > c->cap - c->used) {
@@ -568,12 +606,20 @@ chain_data(void *arg, const void *buf, size_t len)
 	c->certs[c->count].data_len += len;
 }
 
+static void
+chain_data(void *arg, const void *buf, size_t len)
+{
+	struct pem_chain *c = arg;
+
+	gate_push(&c->gate, buf, len, chain_push, c);
+}
+
 static int
 chain_end(void *arg)
 {
 	struct pem_chain *c = arg;
 
-	if (br_x509_decoder_last_error(&c->xd) != 0)
+	if (br_x509_decoder_last_error(&c->xd) != 0 || !gate_complete(&c->gate))
 		return PEM_ERR_CERT;
 	if (c->overflow)
 		return PEM_ERR_NO_SPACE;

@@ -59,6 +59,17 @@ struct pem_reader {
  * caller: ta, count, skipped (non-certificate objects), rejected
  * (certificates BearSSL cannot decode, e.g. Ed25519 or DSA keys: left out).
  */
+/*
+ * Private: hands a BearSSL decoder exactly one DER object.  BearSSL 0.6's
+ * key and X.509 decoders read through NULL when given bytes past the end
+ * of their object in a later push (both found by fuzzing).
+ */
+struct pem_der_gate {
+	unsigned char hdr[6];
+	size_t hdrlen, total, pushed;
+	bool bad; /* not a SEQUENCE, or bytes after its end */
+};
+
 struct pem_anchors {
 	br_x509_trust_anchor *ta;
 	size_t count, max;
@@ -70,6 +81,7 @@ struct pem_anchors {
 	bool overflow;   /* the current DN did not fit in mem */
 	size_t dn_start; /* where the current certificate's DN begins */
 	struct pem_reader rd;
+	struct pem_der_gate gate;
 	br_x509_decoder_context xd;
 };
 
@@ -133,10 +145,7 @@ struct pem_key {
 	size_t skipped; /* non-key objects (certificates, parameters) */
 	/* private */
 	int state; /* 0 no key yet, 1 decoding, 2 done */
-	/* The outer DER header, to hand BearSSL exactly one object. */
-	unsigned char hdr[6];
-	size_t hdrlen, total, pushed;
-	bool bad; /* not a SEQUENCE, or bytes after its end */
+	struct pem_der_gate gate;
 };
 
 /*
@@ -172,6 +181,7 @@ struct pem_chain {
 	size_t skipped;
 	/* private */
 	bool overflow;
+	struct pem_der_gate gate;
 	br_x509_decoder_context xd;
 };
 
