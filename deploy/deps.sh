@@ -4,9 +4,11 @@
 # that already has everything is left alone (no apt-get update).
 set -eu
 # python3-yaml, man-db: tests/deploy (manifests, man pages); test tools only.
+# prometheus: its promtool lints /metrics (tests/e2e/metrics_test.py).
 pkgs="make gcc clang libclang-rt-14-dev re2c libbearssl-dev libjsmn-dev
  libcap-ng-dev iptables nftables conntrack iproute2 curl openssl python3 nodejs
- wrk nginx-light valgrind cppcheck clang-tidy clang-format python3-yaml man-db"
+ wrk nginx-light valgrind cppcheck clang-tidy clang-format python3-yaml man-db
+ prometheus"
 missing=""
 # Debian's npm only where no npm came with nodejs (NodeSource's has one).
 command -v npm >/dev/null 2>&1 || pkgs="$pkgs npm"
