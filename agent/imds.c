@@ -61,11 +61,99 @@ struct imds {
 static void imds_token_route(struct imds *, struct srv_conn *);
 static void imds_resolve(struct imds *, struct srv_conn *);
 
+/* ---- counters ---------------------------------------------------------- */
+
+const uint16_t imds_codes[IMDS_CODES_N] = {
+    200, 400, 403, 404, 405, 408, 413, 414, 429, 431, 500, 502, 503, 504, 0};
+
+static const char *const imds_route_names[IMDS_R_N] = {
+    [IMDS_R_TOKEN] = "token",
+    [IMDS_R_HOST_TOKEN] = "host_token",
+    [IMDS_R_HEALTHZ] = "healthz",
+    [IMDS_R_READYZ] = "readyz",
+    [IMDS_R_PROXY] = "proxy",
+    [IMDS_R_OTHER] = "other",
+};
+
+const char *
+imds_route_name(enum imds_route r)
+{
+	return (unsigned)r < IMDS_R_N ? imds_route_names[r] : "other";
+}
+
+/* The column of imds_codes for status; the last one for any other. */
+static unsigned
+imds_code_col(int status)
+{
+	switch (status) {
+	case 200:
+		return 0;
+	case 400:
+		return 1;
+	case 403:
+		return 2;
+	case 404:
+		return 3;
+	case 405:
+		return 4;
+	case 408:
+		return 5;
+	case 413:
+		return 6;
+	case 414:
+		return 7;
+	case 429:
+		return 8;
+	case 431:
+		return 9;
+	case 500:
+		return 10;
+	case 502:
+		return 11;
+	case 503:
+		return 12;
+	case 504:
+		return 13;
+	default:
+		return IMDS_CODES_N - 1;
+	}
+}
+
+/* The counters' route of c's request (c->route: an enum http_route). */
+static enum imds_route
+imds_count_route(const struct srv_conn *c)
+{
+	switch (c->route) {
+	case HTTP_ROUTE_TOKEN:
+		return IMDS_R_TOKEN;
+	case HTTP_ROUTE_HOST_TOKEN:
+		return IMDS_R_HOST_TOKEN;
+	case HTTP_ROUTE_HEALTHZ:
+		return IMDS_R_HEALTHZ;
+	case HTTP_ROUTE_READYZ:
+		return IMDS_R_READYZ;
+	case HTTP_ROUTE_METADATA:
+		return IMDS_R_PROXY;
+	default:
+		return IMDS_R_OTHER;
+	}
+}
+
+/* Every answer of imds goes through here: counted, then given. */
+static void
+imds_respond(struct imds *m, struct srv_conn *c, int status, const char *ctype,
+    const char *extra, const char *body, size_t len)
+{
+	if (c->state == SRV_WAITING)
+		m->st.by_route[imds_count_route(c)][imds_code_col(status)]++;
+	srv_respond(c, status, ctype, extra, body, len);
+}
+
 /* ---- answers ---------------------------------------------------------- */
 
 static void
-imds_error(struct srv_conn *c, int status, const char *error, const char *desc,
-    unsigned retry_after)
+imds_error(struct imds *m, struct srv_conn *c, int status, const char *error,
+    const char *desc, unsigned retry_after)
 {
 	char body[512], extra[64] = "";
 	int n;
@@ -75,8 +163,8 @@ imds_error(struct srv_conn *c, int status, const char *error, const char *desc,
 	if (retry_after > 0)
 		snprintf(
 		    extra, sizeof(extra), "Retry-After: %u\r\n", retry_after);
-	srv_respond(
-	    c, status, JSON_CT, extra[0] ? extra : NULL, body, (size_t)n);
+	imds_respond(
+	    m, c, status, JSON_CT, extra[0] ? extra : NULL, body, (size_t)n);
 }
 
 static struct imds_who *
@@ -170,12 +258,11 @@ imds_send_token(struct imds *m, struct srv_conn *c, const struct tok_token *t,
 	    c->host ? ",\"clientid\":\"" : "", c->host ? (cid ? cid : "") : "",
 	    c->host ? "\"}" : "");
 	if (n < 0 || (size_t)n >= sizeof(body)) {
-		imds_error(c, 500, "server_error", "token too large", 0);
+		imds_error(m, c, 500, "server_error", "token too large", 0);
 		return;
 	}
-	srv_respond(c, 200, JSON_CT, NULL, body, (size_t)n);
+	imds_respond(m, c, 200, JSON_CT, NULL, body, (size_t)n);
 	explicit_bzero(body, (size_t)n);
-	(void)m;
 }
 
 /* ---- parking: requests from pods not seen yet ------------------------ */
@@ -211,7 +298,7 @@ imds_park(struct imds *m, struct srv_conn *c, uint64_t until)
 		m->st.park_timeouts++;
 		imds_audit(
 		    m, c, NULL, NULL, "pod_unknown", 503, 0, "pod_unknown");
-		imds_error(c, 503, "service_unavailable",
+		imds_error(m, c, 503, "service_unavailable",
 		    "podid: this pod is not known yet", LIM_IMDS_RETRY_AFTER_S);
 		return;
 	}
@@ -300,13 +387,13 @@ proxy_done(struct hclient *hc, int err, void *arg)
 		    p->toobig ? "answer too large"
 		              : hclient_strerror(hc, ebuf, sizeof(ebuf)));
 		proxy_audit(m, c, 502, "proxy_failed");
-		imds_error(c, 502, "server_error",
+		imds_error(m, c, 502, "server_error",
 		    "podid: the node's IMDS did not answer", 0);
 		return;
 	}
 	m->st.proxied++;
 	proxy_audit(m, c, p->status, "exception");
-	srv_respond(c, p->status, p->ctype, NULL, p->body, p->blen);
+	imds_respond(m, c, p->status, p->ctype, NULL, p->body, p->blen);
 }
 
 static const struct hclient_cb proxy_cb = {proxy_head, proxy_body, proxy_done};
@@ -325,7 +412,7 @@ imds_proxy(struct imds *m, struct srv_conn *c)
 		}
 	if (p == NULL) {
 		proxy_audit(m, c, 503, "proxy_busy");
-		imds_error(c, 503, "service_unavailable",
+		imds_error(m, c, 503, "service_unavailable",
 		    "podid: too many requests to the node's IMDS", 1);
 		return;
 	}
@@ -342,7 +429,7 @@ imds_proxy(struct imds *m, struct srv_conn *c)
 		p->busy = false;
 		c->upstream = NULL;
 		proxy_audit(m, c, 502, "proxy_failed");
-		imds_error(c, 502, "server_error",
+		imds_error(m, c, 502, "server_error",
 		    "podid: cannot reach the node's IMDS", 0);
 		return;
 	}
@@ -428,7 +515,8 @@ imds_waited(struct tok_waiter *w, const struct tok_result *r)
 	if (e == NULL || !e->live || !imds_still_granted(p, e, c->identity)) {
 		/* The pod went, stopped, or lost the identity meanwhile. */
 		imds_audit(m, c, NULL, NULL, "pod_gone", 400, 0, "");
-		imds_error(c, 400, "invalid_request", "Identity not found", 0);
+		imds_error(
+		    m, c, 400, "invalid_request", "Identity not found", 0);
 		return;
 	}
 	id = &p->identities[c->identity];
@@ -439,7 +527,8 @@ imds_waited(struct tok_waiter *w, const struct tok_result *r)
 	if (r->status == 200)
 		imds_send_token(m, c, r->tok, id);
 	else
-		imds_error(c, r->status, r->error ? r->error : "server_error",
+		imds_error(m, c, r->status,
+		    r->error ? r->error : "server_error",
 		    r->error_desc ? r->error_desc : "podid: upstream failed",
 		    r->retry_after_s);
 }
@@ -478,14 +567,14 @@ imds_fetch(struct imds *m, struct srv_conn *c, const struct podcache_entry *e,
 		c->upstream = NULL;
 		imds_audit(m, c, id->name.s, p->rules[g->rule].name.s,
 		    "invalid", 400, 0, "invalid_request");
-		imds_error(c, 400, "invalid_request",
+		imds_error(m, c, 400, "invalid_request",
 		    "podid: the resource or identity is not acceptable", 0);
 		return;
 	default:
 		c->upstream = NULL;
 		imds_audit(m, c, id->name.s, p->rules[g->rule].name.s, "busy",
 		    503, 0, "token_cache_full");
-		imds_error(c, 503, "service_unavailable",
+		imds_error(m, c, 503, "service_unavailable",
 		    "podid: token cache busy", 2);
 	}
 }
@@ -507,7 +596,7 @@ imds_grant(struct imds *m, struct srv_conn *c, const struct podcache_entry *e)
 		several = p && e->grants.verdict == POL_GRANT && several;
 		imds_audit(m, c, NULL, NULL,
 		    several ? "several_identities" : "no_identity", 400, 0, "");
-		imds_error(c, 400, "invalid_request",
+		imds_error(m, c, 400, "invalid_request",
 		    several ? "Multiple user assigned identities exist, please "
 		              "specify "
 		              "the clientId / resourceId of the identity in "
@@ -555,7 +644,7 @@ imds_resolve(struct imds *m, struct srv_conn *c)
 	case PODCACHE_AMBIGUOUS:
 		m->st.ambiguous++;
 		imds_audit(m, c, NULL, NULL, "ambiguous_ip", 503, 0, "");
-		imds_error(c, 503, "service_unavailable",
+		imds_error(m, c, 503, "service_unavailable",
 		    "podid: two pods claim this address", 2);
 		return;
 	default:
@@ -579,7 +668,7 @@ imds_refuse(struct imds *m, struct srv_conn *c, int status, const char *desc,
 	        &e) == PODCACHE_FOUND)
 		imds_note_pod(m, c, e);
 	imds_audit(m, c, NULL, NULL, "bad_request", status, 0, code);
-	imds_error(c, status, "invalid_request", desc, 0);
+	imds_error(m, c, status, "invalid_request", desc, 0);
 }
 
 /* A selector's kind by its parameter name; SEL_NONE for others. */
@@ -707,8 +796,8 @@ imds_ready(struct imds *m, struct srv_conn *c)
 	    pol && synced ? "true" : "false", pol ? "true" : "false",
 	    synced ? "true" : "false",
 	    m->cfg.ready_detail ? m->cfg.ready_detail : "");
-	srv_respond(
-	    c, pol && synced ? 200 : 503, JSON_CT, NULL, body, (size_t)n);
+	imds_respond(
+	    m, c, pol && synced ? 200 : 503, JSON_CT, NULL, body, (size_t)n);
 }
 
 /*
@@ -726,7 +815,7 @@ imds_metadata_route(struct imds *m, struct srv_conn *c)
 	const struct podcache_entry *e = NULL;
 
 	if (http_header_count(&c->req, "X-Forwarded-For") > 0) {
-		srv_respond(c, 400, JSON_CT, NULL, xff, sizeof(xff) - 1);
+		imds_respond(m, c, 400, JSON_CT, NULL, xff, sizeof(xff) - 1);
 		return;
 	}
 	if (podcache_resolve(m->cfg.cache, &c->peer, loop_now_ms(m->loop),
@@ -739,7 +828,7 @@ imds_metadata_route(struct imds *m, struct srv_conn *c)
 		imds_proxy(m, c);
 		return;
 	}
-	srv_respond(c, 403, JSON_CT, NULL, denied, sizeof(denied) - 1);
+	imds_respond(m, c, 403, JSON_CT, NULL, denied, sizeof(denied) - 1);
 }
 
 static void
@@ -763,7 +852,8 @@ imds_request(struct srv_conn *c, void *arg)
 		imds_token_route(m, c);
 		return;
 	case HTTP_ROUTE_HEALTHZ:
-		srv_respond(c, 200, JSON_CT, NULL, "{\"status\":\"ok\"}", 15);
+		imds_respond(
+		    m, c, 200, JSON_CT, NULL, "{\"status\":\"ok\"}", 15);
 		return;
 	case HTTP_ROUTE_READYZ:
 		imds_ready(m, c);
@@ -773,11 +863,11 @@ imds_request(struct srv_conn *c, void *arg)
 		return;
 	case HTTP_ROUTE_INVALID:
 	case HTTP_ROUTE_TOKEN_LIKE:
-		imds_error(c, 400, "invalid_request", "Invalid request", 0);
+		imds_error(m, c, 400, "invalid_request", "Invalid request", 0);
 		return;
 	default:
-		srv_respond(
-		    c, 404, JSON_CT, NULL, "{\"error\":\"Not found\"}", 21);
+		imds_respond(
+		    m, c, 404, JSON_CT, NULL, "{\"error\":\"Not found\"}", 21);
 	}
 }
 
@@ -796,7 +886,7 @@ imds_timeout(struct srv_conn *c, void *arg)
 		c->upstream = NULL;
 		imds_audit(
 		    m, c, NULL, NULL, "upstream_timeout", 503, 0, "timeout");
-		imds_error(c, 503, "service_unavailable",
+		imds_error(m, c, 503, "service_unavailable",
 		    "podid: the token is still being fetched", 2);
 		return;
 	}
@@ -807,7 +897,7 @@ imds_timeout(struct srv_conn *c, void *arg)
 		p->busy = false;
 		c->upstream = NULL;
 		proxy_audit(m, c, 504, "proxy_timeout");
-		imds_error(c, 504, "server_error",
+		imds_error(m, c, 504, "server_error",
 		    "podid: the node's IMDS did not answer in time", 0);
 	}
 }

@@ -32,9 +32,42 @@ struct imds_config {
 	const char *ready_detail; /* why not ready, beyond the watch */
 };
 
+/*
+ * The routes answers are counted by: the token route (exception pods'
+ * proxied tokens included), /host/token/, the probes, the other /metadata
+ * routes (proxied or refused: IMDS_R_PROXY) and everything else.
+ */
+enum imds_route {
+	IMDS_R_TOKEN,
+	IMDS_R_HOST_TOKEN,
+	IMDS_R_HEALTHZ,
+	IMDS_R_READYZ,
+	IMDS_R_PROXY,
+	IMDS_R_OTHER,
+	IMDS_R_N
+};
+
+/*
+ * The statuses answers are counted by, one column each of by_route:
+ * 200,400,403,404,405,408,413,414,429,431,500,502,503,504 and 0 for any
+ * other status (a node IMDS's relayed answer may be anything).
+ */
+#define IMDS_CODES_N 15
+extern const uint16_t imds_codes[IMDS_CODES_N];
+
+/* Static lower-case name of a route for metric labels: "token",
+ * "host_token", "healthz", "readyz", "proxy", "other"; "other" beyond. */
+const char *imds_route_name(enum imds_route);
+
+/*
+ * by_route[route][k]: answers imds gave on route with status imds_codes[k]
+ * (the last column: any other status), every answer counted once,
+ * proxied ones with the status relayed.
+ */
 struct imds_stats {
 	uint64_t tokens_served, tokens_refused, parked, park_timeouts;
 	uint64_t proxied, proxy_failed, host_tokens, ambiguous;
+	uint64_t by_route[IMDS_R_N][IMDS_CODES_N];
 };
 
 struct imds;
@@ -49,6 +82,7 @@ void imds_free(struct imds *);
 /* A pod appeared or changed: wakes the requests parked on its IPs. */
 void imds_pod_changed(struct imds *, const struct podcache_entry *);
 
-void imds_stats(const struct imds *, struct imds_stats *);
+/* Copies the counters into *out. */
+void imds_stats(const struct imds *, struct imds_stats *out);
 
 #endif

@@ -106,6 +106,9 @@
 #define LIM_SRV_ACCEPT_PAUSE_MS                                                \
 	100u /* ms accept(2) rests after EMFILE, ENOBUFS and the like */
 #define LIM_SRV_LOG_MS 10000u /* ms between two accept failure warnings */
+#define LIM_SRV_WRITE_MIN_BYTES                                                \
+	512u /* smallest write_bytes: a 500 "too large" fits (bytes) */
+#define LIM_SRV_WRITE_MAX_BYTES (1u << 20) /* largest write_bytes (bytes) */
 /* ---- end server ---- */
 
 /* Token cache (agent/tokcache.c). */
@@ -192,5 +195,85 @@
 	512u                /* a needed /proc/self/status line, no newline */
 #define LIM_PRIV_GROUPS 32u /* supplementary groups read from it */
 /* ---- end priv ---- */
+
+/* ---- jwt (agent/jwt.c) ---- */
+#define LIM_JWT_RSA_BYTES     512u /* largest RSA modulus signed with: 4096 bits */
+#define LIM_JWT_LIFETIME_S    600u /* an assertion's exp - iat (msal: 600) */
+#define LIM_JWT_ASSERTION_BYTES                                                \
+	4096u /* one signed assertion, NUL included */
+/* ---- end jwt ---- */
+
+/* ---- metrics (agent/metrics.c) ---- */
+#define LIM_METRICS_BYTES                                                      \
+	(32u << 10) /* one /metrics exposition, NUL included (bytes) */
+#define LIM_METRICS_BUCKETS                                                    \
+	12u /* latency histogram buckets, 1 ms..5 s, +Inf apart */
+/* ---- end metrics ---- */
+
+/* ---- aad (agent/aad.c): the Azure AD client ---- */
+#define LIM_AAD_AUTHORITIES 8u /* distinct authority hosts served at once */
+#define LIM_AAD_IDENTITIES  256u /* secret identities whose secret is held */
+#define LIM_AAD_SECRET_BYTES                                                   \
+	1024u /* one client secret, trailing newline stripped (bytes) */
+#define LIM_AAD_CONNS       8u  /* TLS connections to Azure AD, in all */
+#define LIM_AAD_CONCURRENCY 4u  /* requests in flight per authority */
+#define LIM_AAD_RATE_PER_S  10u /* requests sent per authority in any 1000 ms */
+#define LIM_AAD_QUEUE                                                          \
+	128u /* fetches waiting: a connection, the rate, a retry */
+#define LIM_AAD_ATTEMPTS 4u /* requests per fetch, the first included */
+#define LIM_AAD_BACKOFF_MS                                                     \
+	500u /* first retry delay (ms), doubled per retry, jittered */
+#define LIM_AAD_RETRY_BUDGET_MS                                                \
+	10000u /* ms after a fetch began: no retry past it */
+#define LIM_AAD_ATTEMPT_MS                                                     \
+	5000u /* ms without progress before a request fails */
+#define LIM_AAD_RETRY_AFTER_S                                                  \
+	5u /* Retry-After (s) of our 503 when Azure AD gave none */
+#define LIM_AAD_RETRY_AFTER_MAX_S                                              \
+	3600u /* larger Retry-After values are cut to this (s) */
+#define LIM_AAD_CIRCUIT_FAILURES                                               \
+	5u /* consecutive 5xx/transport failures that open the circuit */
+#define LIM_AAD_CIRCUIT_OPEN_MS                                                \
+	30000u /* ms an open circuit fails fast before one probe */
+#define LIM_AAD_ADDR_MS                                                        \
+	60000u /* ms a resolved authority address is used before a lookup */
+#define LIM_AAD_REQUEST_BYTES                                                  \
+	16384u /* one request: head and form (an assertion of a few KiB) */
+#define LIM_AAD_RECV_BYTES 8192u /* receive buffer per connection */
+#define LIM_AAD_BODY_BYTES                                                     \
+	16384u /* one response body (a LIM_TOK_TOKEN_BYTES token) */
+#define LIM_AAD_JSON_TOKENS 64u /* JSON tokens of one response body */
+#define LIM_AAD_ERROR_BYTES 63u /* Azure AD "error" code kept */
+#define LIM_AAD_ERROR_DESC_BYTES                                               \
+	255u /* first line of "error_description" kept for the pod */
+#define LIM_AAD_CORRELATION_BYTES 63u /* "correlation_id" kept for logs */
+/* ---- end aad ---- */
+
+/* ---- ops and selftest (agent/ops.c, selftest/) ---- */
+#define LIM_OPS_CONNS 8u /* connection slots of the ops listener */
+#define LIM_OPS_WRITE_BYTES                                                    \
+	(40u << 10) /* an ops slot's response buffer: /metrics (bytes) */
+#define LIM_SELFTEST_IO_MS 2000u /* selftest: a connect or an answer (ms) */
+#define LIM_SELFTEST_TOKEN_MS                                                  \
+	25000u /* selftest: --pod with --resource (> LIM_IMDS_TOKEN_WAIT_MS) */
+#define LIM_SELFTEST_RESP_BYTES                                                \
+	(64u << 10) /* selftest: one ops answer, head included (bytes) */
+#define LIM_SELFTEST_JSON_TOKENS 1024u /* selftest: tokens of one answer */
+#define LIM_SELFTEST_CHECKS      16u   /* selftest: result lines kept */
+#define LIM_SELFTEST_REASON_BYTES                                              \
+	512u /* selftest: one reason, NUL included (bytes) */
+/* ---- end ops and selftest ---- */
+
+/* ---- pwatch (agent/pwatch.c): noticing policy file changes ---- */
+#define LIM_PWATCH_SETTLE_MS                                                   \
+	50u /* ms from a directory event to the fingerprint compare */
+#define LIM_PWATCH_CHECK_MS                                                    \
+	60000u /* ms between periodic checks (safety net for inotify) */
+#define LIM_PWATCH_PATH_BYTES                                                  \
+	4096u /* the policy path, NUL included (PATH_MAX) */
+#define LIM_PWATCH_READ_BYTES 4096u /* one read(2) of inotify events */
+#define LIM_PWATCH_READS                                                       \
+	16u /* reads per wake-up; the rest next iteration */
+/* ---- end pwatch ---- */
 
 #endif

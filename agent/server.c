@@ -40,6 +40,7 @@ struct server {
 	uint32_t *free_ids; /* a stack of the slots freed */
 	unsigned nfree;
 	unsigned fresh; /* slots fresh..max_conns-1 were never used */
+	size_t wsize;   /* a slot's write buffer: cfg.write_bytes or default */
 	struct server_stats st;
 	struct loop_timer accept_timer; /* ends a pause of accept(2) */
 	uint64_t warn_next;             /* loop ms: next accept warning */
@@ -141,7 +142,7 @@ srv_slot(struct server *s, uint32_t i)
 		c->fd = -1;
 		c->srv = s;
 		c->rbuf = s->rmem + (size_t)i * LIM_SRV_READ_BYTES;
-		c->wbuf = s->wmem + (size_t)i * LIM_SRV_WRITE_BYTES;
+		c->wbuf = s->wmem + (size_t)i * s->wsize;
 		loop_timer_init(&c->timer, srv_timer, c);
 	}
 	return c;
@@ -164,11 +165,14 @@ server_new(struct loop *loop, const struct server_config *cfg,
 {
 	struct server *s;
 	unsigned n = cfg->max_conns;
+	size_t wsize =
+	    cfg->write_bytes ? cfg->write_bytes : LIM_SRV_WRITE_BYTES;
 	int saved;
 
 	if (n == 0 || n > LIM_SRV_CONNS_MAX ||
 	    cfg->nlocal > LIM_SRV_LOCAL_ADDRS || h->request == NULL ||
-	    h->timeout == NULL) {
+	    h->timeout == NULL || wsize < LIM_SRV_WRITE_MIN_BYTES ||
+	    wsize > LIM_SRV_WRITE_MAX_BYTES) {
 		errno = EINVAL;
 		return NULL;
 	}
@@ -178,6 +182,7 @@ server_new(struct loop *loop, const struct server_config *cfg,
 	s->lfd = -1;
 	s->loop = loop;
 	s->cfg = *cfg;
+	s->wsize = wsize;
 	s->h = *h;
 	if (cfg->nlocal > 0)
 		memcpy(s->local, cfg->local, cfg->nlocal * sizeof(*s->local));
@@ -185,7 +190,7 @@ server_new(struct loop *loop, const struct server_config *cfg,
 	loop_timer_init(&s->accept_timer, srv_accept_resume, s);
 	s->conns = calloc(n, sizeof(*s->conns));
 	s->rmem = malloc((size_t)n * LIM_SRV_READ_BYTES);
-	s->wmem = malloc((size_t)n * LIM_SRV_WRITE_BYTES);
+	s->wmem = malloc((size_t)n * wsize);
 	s->free_ids = calloc(n, sizeof(*s->free_ids));
 	if (s->conns == NULL || s->rmem == NULL || s->wmem == NULL ||
 	    s->free_ids == NULL || srv_listen(s) == -1 ||
@@ -458,13 +463,13 @@ srv_format(struct srv_conn *c, int status, const char *ctype, const char *extra,
 		conn = "Connection: close\r\n";
 	else if (c->req.minor_version == 0)
 		conn = "Connection: keep-alive\r\n";
-	n = snprintf(c->wbuf, LIM_SRV_WRITE_BYTES,
+	n = snprintf(c->wbuf, c->srv->wsize,
 	    "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
 	    "%s%s\r\n",
 	    status, srv_reason(status), ctype, len, extra ? extra : "", conn);
-	/* n == LIM_SRV_WRITE_BYTES means the NUL took the last byte. */
-	if (n < 0 || (size_t)n >= LIM_SRV_WRITE_BYTES ||
-	    len > LIM_SRV_WRITE_BYTES - (size_t)n)
+	/* n == wsize means the NUL took the last byte. */
+	if (n < 0 || (size_t)n >= c->srv->wsize ||
+	    len > c->srv->wsize - (size_t)n)
 		return false;
 	if (len > 0)
 		memcpy(c->wbuf + n, body, len);

@@ -96,6 +96,8 @@ struct server_handler {
  * at most LIM_SRV_LOCAL_ADDRS.  Timeouts in ms: header_ms from a head's
  * first byte, idle_ms before the first byte of a connection's next
  * request, write_ms for a response to be taken in by the client.
+ * write_bytes, head included, is LIM_SRV_WRITE_MIN_BYTES..
+ * LIM_SRV_WRITE_MAX_BYTES (0: LIM_SRV_WRITE_BYTES).
  */
 struct server_config {
 	struct sockaddr_storage listen;
@@ -104,6 +106,8 @@ struct server_config {
 	uint64_t header_ms, idle_ms, write_ms;
 	const struct in6_addr *local; /* this node's addresses */
 	unsigned nlocal;
+	size_t
+	    write_bytes; /* a slot's response buffer; 0: LIM_SRV_WRITE_BYTES */
 };
 
 /*
@@ -142,8 +146,9 @@ void server_free(struct server *);
  * lines (each ending "\r\n", or NULL) and body (NULL when len is 0).  Only
  * while the request is the handler's (c->state SRV_WAITING); otherwise it
  * is ignored with a warning.  On return c is no longer the handler's.  A
- * response that does not fit the slot's write buffer (LIM_SRV_WRITE_BYTES,
- * head included) becomes a 500 and the connection is closed.
+ * response that does not fit the slot's write buffer (write_bytes of the
+ * configuration, head included) becomes a 500 and the connection is
+ * closed.
  */
 void srv_respond(struct srv_conn *c, int status, const char *ctype,
     const char *extra, const char *body, size_t len);

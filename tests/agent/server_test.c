@@ -30,12 +30,13 @@
 
 int main(void);
 
-#define T_CONNS     4     /* slots of most servers here */
-#define T_HEADER_MS 300u  /* header timeout of the test servers */
-#define T_IDLE_MS   1000u /* idle timeout: longer, to tell them apart */
-#define T_WRITE_MS  400u  /* write timeout */
-#define T_WAIT_MS   5000u /* a client step gives up after this */
-#define T_SLACK_MS  20u   /* timer and clock granularity, lower bounds */
+#define T_CONNS     4           /* slots of most servers here */
+#define T_HEADER_MS 300u        /* header timeout of the test servers */
+#define T_IDLE_MS   1000u       /* idle timeout: longer, to tell them apart */
+#define T_WRITE_MS  400u        /* write timeout */
+#define T_WAIT_MS   5000u       /* a client step gives up after this */
+#define T_SLACK_MS  20u         /* timer and clock granularity, lower bounds */
+#define T_BIG_WRITE (32u << 10) /* write_bytes of the ops listener's kind */
 
 /* The test handler's own per-slot state. */
 struct t_slot {
@@ -58,7 +59,7 @@ static struct {
 	bool last_local;
 	struct srv_conn *held; /* the last /hold request */
 	uint32_t held_gen;
-	char body[2 * LIM_SRV_WRITE_BYTES];
+	char body[T_BIG_WRITE + 4096];
 } T;
 
 /* ---- the handler ------------------------------------------------------ */
@@ -330,7 +331,7 @@ struct resp {
 	bool close;
 	size_t hlen, blen;
 	char head[2048];
-	char body[LIM_SRV_WRITE_BYTES + 1];
+	char body[T_BIG_WRITE + 1];
 };
 
 static struct cl C[T_CONNS + 2];
@@ -1265,16 +1266,71 @@ digits(size_t n)
 	return d;
 }
 
+/* The body that makes head + body exactly total bytes. */
+static size_t
+body_fit_in(size_t hlen100, size_t total)
+{
+	size_t n;
+
+	for (n = total - hlen100 + 10; n > 0; n--)
+		if (hlen100 - 3 + digits(n) + n == total)
+			return n;
+	abort();
+}
+
 /* The body that makes head + body exactly LIM_SRV_WRITE_BYTES. */
 static size_t
 body_fit(size_t hlen100)
 {
+	return body_fit_in(hlen100, LIM_SRV_WRITE_BYTES);
+}
+
+/* A server whose slots have write_bytes of w: w fits, w + 1 is a 500. */
+static void
+t_write_bytes_at(size_t w)
+{
+	struct server_config cfg = t_config(T_CONNS);
+	char target[64];
 	size_t n;
 
-	for (n = LIM_SRV_WRITE_BYTES - hlen100 + 10; n > 0; n--)
-		if (hlen100 - 3 + digits(n) + n == LIM_SRV_WRITE_BYTES)
-			return n;
-	abort();
+	cfg.write_bytes = w;
+	t_start_cfg(&cfg);
+	cl_open(&C[0]);
+	check_int(cl_get(&C[0], "/body?n=100", &R), 200);
+	n = body_fit_in(R.hlen, w);
+	snprintf(target, sizeof(target), "/body?n=%zu", n);
+	check_int(cl_get(&C[0], target, &R), 200);
+	check_int(R.hlen + R.blen, w);
+	check(R.blen == n && R.body[0] == 'x' && R.body[n - 1] == 'x');
+	check(!R.close);
+	snprintf(target, sizeof(target), "/body?n=%zu", n + 1);
+	check_int(cl_get(&C[0], target, &R), 500);
+	check(R.close && strstr(R.body, "too large") != NULL);
+	cl_close(&C[0]);
+	t_stop();
+}
+
+static void
+t_write_bytes(void)
+{
+	struct server_config cfg = t_config(1);
+	struct loop *l = loop_new(64, 64);
+	struct server *s;
+
+	cfg.write_bytes = LIM_SRV_WRITE_MIN_BYTES - 1;
+	check((s = server_new(l, &cfg, &t_handler)) == NULL && errno == EINVAL);
+	cfg.write_bytes = LIM_SRV_WRITE_MIN_BYTES;
+	check((s = server_new(l, &cfg, &t_handler)) != NULL);
+	server_free(s);
+	cfg.write_bytes = LIM_SRV_WRITE_MAX_BYTES;
+	check((s = server_new(l, &cfg, &t_handler)) != NULL);
+	server_free(s);
+	cfg.write_bytes = LIM_SRV_WRITE_MAX_BYTES + 1;
+	check((s = server_new(l, &cfg, &t_handler)) == NULL && errno == EINVAL);
+	loop_free(l);
+	t_write_bytes_at(T_BIG_WRITE);
+	t_write_bytes_at(LIM_SRV_WRITE_MIN_BYTES);
+	t_write_bytes_at(1000);
 }
 
 static void
@@ -1703,6 +1759,7 @@ main(void)
 	test(t_abort_wait, "hang-up while the handler waits");
 	test(t_free_waiting, "server_free with a request held");
 	test(t_write_limit, "response buffer at N and N+1");
+	test(t_write_bytes, "write_bytes bounds, and responses at N and N+1");
 	test(t_backpressure, "a client that does not read");
 	test(t_wait_deadline, "srv_wait deadline and re-wait");
 	test(t_unanswered, "unanswered, twice answered");
