@@ -276,4 +276,38 @@
 	16u /* reads per wake-up; the rest next iteration */
 /* ---- end pwatch ---- */
 
+/* ---- dns and resolv (agent/dns.c, agent/resolv.c) ---- */
+#define LIM_DNS_POINTER_JUMPS 32u /* compression pointers in one name */
+#define LIM_DNS_CNAME_HOPS    8u  /* CNAMEs followed inside one answer */
+#define LIM_DNS_UDP_BYTES     512u /* UDP answer without EDNS (RFC 1035) */
+#define LIM_DNS_QUERY_BYTES   288u /* one query: 12 + 255 + 4 fits */
+#define LIM_RESOLV_NAME_BYTES 253u /* a name, text, no trailing dot */
+#define LIM_RESOLV_CACHE_SLOTS                                                 \
+	64u /* cached names (resolv_config.cache_slots default) */
+#define LIM_RESOLV_CACHE_SLOTS_MAX 4096u /* largest cache accepted */
+#define LIM_RESOLV_PENDING                                                     \
+	16u /* lookups at once (resolv_config.max_pending default) */
+#define LIM_RESOLV_PENDING_MAX 1024u /* largest max_pending accepted */
+#define LIM_RESOLV_ADDRS       8u    /* addresses kept per name */
+#define LIM_RESOLV_SERVERS     3u    /* nameserver lines used (glibc MAXNS) */
+#define LIM_RESOLV_SEARCH      6u    /* search domains used */
+#define LIM_RESOLV_HOSTS       256u  /* IPv4 (address, name) pairs of hosts */
+#define LIM_RESOLV_FILE_BYTES  (64u << 10) /* hosts or resolv.conf read */
+#define LIM_RESOLV_TIMEOUT_MS  5000u /* ms per try (glibc's default) */
+#define LIM_RESOLV_TIMEOUT_MAX_MS                                              \
+	30000u /* largest per-try timeout (glibc RES_MAXRETRANS) */
+#define LIM_RESOLV_ATTEMPTS     2u  /* rounds over the servers (glibc) */
+#define LIM_RESOLV_ATTEMPTS_MAX 5u  /* largest attempts (glibc RES_MAXRETRY) */
+#define LIM_RESOLV_NDOTS        1u  /* ndots default (glibc) */
+#define LIM_RESOLV_NDOTS_MAX    15u /* largest ndots (glibc RES_MAXNDOTS) */
+#define LIM_RESOLV_TTL_MIN_S    1u  /* s an answer is kept at least */
+#define LIM_RESOLV_TTL_MAX_S    300u /* s an answer is kept at most */
+#define LIM_RESOLV_NEG_TTL_S                                                   \
+	5u /* s a negative answer without SOA is kept */
+#define LIM_RESOLV_NEG_TTL_MAX_S 60u /* s a negative answer is kept at most */
+#define LIM_RESOLV_RECHECK_MS                                                  \
+	5000u /* ms between mtime checks of hosts and resolv.conf */
+#define LIM_RESOLV_TCP_BYTES 8192u /* one answer over TCP, per lookup slot */
+/* ---- end dns and resolv ---- */
+
 #endif
