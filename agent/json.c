@@ -1,53 +1,34 @@
 /*
- * Strict JSON over jsmn.  jsmn builds the token tree; json_chk_*() then walk
- * it once, in document order, checking every byte jsmn did not: the gaps
- * between tokens (only whitespace and exactly the expected ',' or ':'),
- * that objects hold string keys each followed by one value, the literals,
- * the number grammar, string escapes, surrogate pairs and UTF-8.  The same
- * walk converts each jsmn record into a struct json_tok, in place, with
- * the index of the token after its subtree, so json_next() is O(1).
+ * Strict JSON (RFC 8259) in one pass.  json_parse reads the input once,
+ * left to right, and checks every byte as it builds the tokens: the
+ * structure (brackets, exactly one ',' or ':' between tokens, string keys
+ * each followed by one value, one top-level value), the literals, the
+ * number grammar, string escapes, surrogate pairs and UTF-8.  Each token
+ * gets the index of the token after its subtree when its subtree ends, so
+ * json_next() is O(1).  Open containers sit on a stack of LIM_JSON_DEPTH
+ * frames, so nothing is searched backwards (no O(tokens) scan per '}').
  *
- * jsmn configuration:
- * - JSMN_STRICT: primitives must start with '-', a digit, 't', 'f' or 'n'
- *   and cannot be keys; non-strict jsmn accepts any bare word.
- * - JSMN_PARENT_LINKS: without them jsmn finds the enclosing container of
- *   every ',' and '}' by scanning back over all tokens, O(n^2) on a wide
- *   object (a hostile 1 MB document would take seconds); with them it
- *   follows parent links, O(depth).  It costs 4 bytes per token.
- * - JSMN_STATIC: jsmn's functions stay private to this file.
+ * Why not jsmn plus a checking walk, as before (issue 3): jsmn alone took
+ * about 7 us of a 5.6 KB pod event, the walk re-reading its tokens and
+ * bytes 14 us more; watch ingest has about 10 us per event in all.  The
+ * error codes stay those of the old pair where one error is in sight
+ * (tests/agent/json_test.c pins them): a bad escape letter or \u digit,
+ * a bare word that cannot start a value, a control byte or DEL in a bare
+ * word are JSON_E_SYNTAX; a bare word runs to a blank, ',', ']' or '}'
+ * and is then a literal (JSON_E_LITERAL) or a number (JSON_E_NUMBER);
+ * input ending inside a value is JSON_E_PARTIAL.
  */
-#define JSMN_STATIC
-#define JSMN_STRICT
-#define JSMN_PARENT_LINKS
-#include <jsmn.h>
-
 #include <limits.h>
 #include <string.h>
 
 #include "agent/json.h"
 #include "agent/limits.h"
 
-/* json_parse converts jsmn's records into ours in place: same size. */
-_Static_assert(sizeof(struct json_tok) == sizeof(jsmntok_t),
-    "struct json_tok must have jsmntok_t's size");
-_Static_assert(_Alignof(struct json_tok) == _Alignof(jsmntok_t),
-    "struct json_tok must have jsmntok_t's alignment");
-/* jsmn keeps offsets in int. */
+/* Offsets are kept in int. */
 _Static_assert(LIM_JSON_BYTES < INT_MAX, "LIM_JSON_BYTES too large");
 
 #define JSON_TYPE_MASK 0xff
 #define JSON_ESCAPED   0x100 /* string token holds a backslash */
-
-/* The walk's state.  raw is the token array seen as bytes: jsmn records
- * are read and ours written with memcpy, so no record is ever accessed
- * through the other struct type. */
-struct json_chk {
-	const char *buf;
-	size_t len;
-	unsigned char *raw;
-	int count;  /* tokens jsmn produced */
-	size_t pos; /* first byte not yet checked */
-};
 
 static const char *const json_errs[] = {
     [0] = "no error",
@@ -258,41 +239,6 @@ json_utf8_put(uint32_t cp, char out[4])
 }
 
 /*
- * Checks the contents of a string (between the quotes).  Returns 1 when
- * it holds an escape, 0 when not, or an error.  DEL and non-ASCII are
- * allowed (RFC 8259 only asks for U+0000..U+001F to be escaped).
- */
-static int
-json_chk_string(const char *p, size_t n)
-{
-	size_t i = 0, ulen;
-	uint32_t cp;
-	int r, esc = 0;
-
-	while (i < n) {
-		unsigned char ch = (unsigned char)p[i];
-
-		if (ch < 0x20)
-			return JSON_E_CTRL;
-		if (ch == '\\') {
-			if ((r = json_esc(p + i, n - i, &cp)) < 0)
-				return r;
-			i += (size_t)r;
-			esc = 1;
-		} else if (ch < 0x80) {
-			i++;
-		} else {
-			ulen =
-			    json_utf8_len((const unsigned char *)p + i, n - i);
-			if (ulen == 0)
-				return JSON_E_UTF8;
-			i += ulen;
-		}
-	}
-	return esc;
-}
-
-/*
  * Decodes the unit at p (one escape, or one raw byte) into out[0..*olen).
  * Returns the input bytes it spans or JSON_E_ESCAPE.
  */
@@ -313,262 +259,447 @@ json_unit(const char *p, size_t n, char out[4], size_t *olen)
 	return r;
 }
 
-/* ---- the walk ---------------------------------------------------------- */
+/* ---- the parser ------------------------------------------------------ */
 
-static jsmntok_t
-json_raw(const struct json_chk *c, int i)
+/* Byte classes inside a string: what ends the fast run of plain bytes. */
+#define JSC_PLAIN 0
+#define JSC_QUOTE 1
+#define JSC_BSL   2 /* backslash */
+#define JSC_CTRL  3 /* U+0000..U+001F must be escaped */
+#define JSC_HIGH  4 /* first byte of a UTF-8 sequence (or not) */
+
+#define JSC_ROW(c) c, c, c, c, c, c, c, c, c, c, c, c, c, c, c, c
+
+static const unsigned char json_sclass[256] = {
+    JSC_ROW(JSC_CTRL),
+    JSC_ROW(JSC_CTRL),
+    0,
+    0,
+    JSC_QUOTE,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0, /* 0x20 */
+    JSC_ROW(JSC_PLAIN),
+    JSC_ROW(JSC_PLAIN),
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    JSC_BSL,
+    0,
+    0,
+    0, /* 0x50 */
+    JSC_ROW(JSC_PLAIN),
+    JSC_ROW(JSC_PLAIN),
+    JSC_ROW(JSC_HIGH),
+    JSC_ROW(JSC_HIGH),
+    JSC_ROW(JSC_HIGH),
+    JSC_ROW(JSC_HIGH),
+    JSC_ROW(JSC_HIGH),
+    JSC_ROW(JSC_HIGH),
+    JSC_ROW(JSC_HIGH),
+    JSC_ROW(JSC_HIGH),
+};
+
+#define JSON_DONE   256 /* json_after: the top-level value is complete */
+#define JSON_OPENED 1   /* json_value: a container was opened */
+
+/* An open container: its token and, for an object, its latest key. */
+struct json_frame {
+	int tok, key;
+	bool object;
+};
+
+/* The parser's state; the frames are the open containers, innermost last. */
+struct json_p {
+	const char *buf;
+	size_t len, pos;
+	struct json_tok *toks;
+	int cap, n; /* tokens available, used */
+	int depth;
+	struct json_frame frame[LIM_JSON_DEPTH];
+};
+
+/*
+ * Skips blanks; the byte then at p->pos, or -1 at the end of the input.
+ * The API server sends compact JSON: the first test is the one that hits.
+ */
+static inline int
+json_peek(struct json_p *p)
 {
-	jsmntok_t t;
-
-	memcpy(&t, c->raw + (size_t)i * sizeof(t), sizeof(t));
-	return t;
+	while (p->pos < p->len) {
+		if (!json_ws(p->buf[p->pos]))
+			return (unsigned char)p->buf[p->pos];
+		p->pos++;
+	}
+	return -1;
 }
 
-static void
-json_put(struct json_chk *c, int i, int type, const jsmntok_t *t, int next)
-{
-	struct json_tok out = {
-	    .type_ = type,
-	    .start_ = t->start,
-	    .end_ = t->end,
-	    .size_ = t->size,
-	    .next_ = next,
-	};
+#define JSON_ONES  0x0101010101010101ull
+#define JSON_HIGHS 0x8080808080808080ull
 
-	memcpy(c->raw + (size_t)i * sizeof(out), &out, sizeof(out));
+/*
+ * Index of the first byte at or after i (i <= n) in s[0..n) that is not a
+ * plain string byte (printable ASCII other than '"' and '\\').  Eight bytes
+ * at a time while eight remain: a word is plain when no byte is a quote or
+ * a backslash, below 0x20 or above 0x7f (the classic "has zero byte" and
+ * "has byte less than" tests); then byte by byte.  Reads stay inside s.
+ */
+static inline size_t
+json_plain_run(const unsigned char *s, size_t i, size_t n)
+{
+	uint64_t x, q, b;
+
+	for (; n - i >= 8; i += 8) {
+		memcpy(&x, s + i, 8);
+		q = x ^ (JSON_ONES * '"');
+		b = x ^ (JSON_ONES * '\\');
+		if ((((q - JSON_ONES) & ~q) | ((b - JSON_ONES) & ~b) |
+		        ((x - JSON_ONES * 0x20) & ~x) | x) &
+		    JSON_HIGHS)
+			break;
+	}
+	while (i < n && json_sclass[s[i]] == JSC_PLAIN)
+		i++;
+	return i;
+}
+
+/* A new token of type at start; its index or JSON_E_NOMEM. */
+static int
+json_tok_new(struct json_p *p, int type, size_t start)
+{
+	struct json_tok *t;
+
+	if (p->n >= p->cap)
+		return JSON_E_NOMEM;
+	t = &p->toks[p->n];
+	t->type_ = type;
+	t->start_ = (int)start;
+	t->end_ = (int)start;
+	t->size_ = 0;
+	t->next_ = p->n + 1;
+	return p->n++;
 }
 
 /*
- * Where jsmn token i's text begins (a string's opening quote), after a
- * sanity check of its bounds; an error when i or the bounds are off.
+ * Checks the \u escape's four hex digits at p (n bytes available): 0,
+ * JSON_E_SYNTAX for a non-digit, JSON_E_PARTIAL when the input ends.
  */
 static int
-json_raw_at(const struct json_chk *c, int i, jsmntok_t *t, size_t *begin)
+json_hex_chk(const char *p, size_t n)
 {
-	if (i < 0 || i >= c->count)
+	size_t i;
+	char c;
+
+	for (i = 0; i < 4; i++) {
+		if (i >= n)
+			return JSON_E_PARTIAL;
+		c = p[i];
+		if (!json_digit(c) && !(c >= 'a' && c <= 'f') &&
+		    !(c >= 'A' && c <= 'F'))
+			return JSON_E_SYNTAX;
+	}
+	return 0;
+}
+
+/* Checks the escape at p[0] == '\\'; returns the bytes it spans or an error. */
+static int
+json_esc_chk(const char *p, size_t n)
+{
+	uint32_t cp;
+	int r;
+
+	if (n < 2)
+		return JSON_E_PARTIAL;
+	switch (p[1]) {
+	case '"':
+	case '\\':
+	case '/':
+	case 'b':
+	case 'f':
+	case 'n':
+	case 'r':
+	case 't':
+		return 2;
+	case 'u':
+		if ((r = json_hex_chk(p + 2, n - 2)) < 0)
+			return r;
+		return json_esc(p, n, &cp); /* surrogates pair up */
+	default:
 		return JSON_E_SYNTAX;
-	*t = json_raw(c, i);
-	if (t->start < 0 || t->end < t->start || (size_t)t->end > c->len)
+	}
+}
+
+/*
+ * The string whose opening quote is at p->pos: checks it, adds its token
+ * and moves past the closing quote.  Returns the token or an error.
+ */
+static int
+json_string(struct json_p *p)
+{
+	const unsigned char *s = (const unsigned char *)p->buf;
+	size_t i = p->pos + 1, n = p->len, ulen;
+	int type = JSON_STRING, r, tok;
+
+	for (;;) {
+		i = json_plain_run(s, i, n);
+		if (i >= n)
+			return JSON_E_PARTIAL;
+		switch (json_sclass[s[i]]) {
+		case JSC_QUOTE:
+			if ((tok = json_tok_new(p, type, p->pos + 1)) < 0)
+				return tok;
+			p->toks[tok].end_ = (int)i;
+			p->pos = i + 1;
+			return tok;
+		case JSC_BSL:
+			if ((r = json_esc_chk(p->buf + i, n - i)) < 0)
+				return r;
+			i += (size_t)r;
+			type |= JSON_ESCAPED;
+			break;
+		case JSC_CTRL:
+			return JSON_E_CTRL;
+		default:
+			if ((ulen = json_utf8_len(s + i, n - i)) == 0)
+				return JSON_E_UTF8;
+			i += ulen;
+		}
+	}
+}
+
+/* The bytes that end a bare word: blanks, ',', ']' and '}'. */
+static bool
+json_prim_end(char ch)
+{
+	return json_ws(ch) || ch == ',' || ch == ']' || ch == '}';
+}
+
+/*
+ * The bare word at p->pos (its first byte already known to be one a
+ * literal or number starts with): runs to a delimiter, then must be a
+ * literal or a number.  Returns the token or an error.
+ */
+static int
+json_prim(struct json_p *p)
+{
+	size_t i, start = p->pos;
+	unsigned char ch;
+	int type, tok;
+
+	for (i = start; i < p->len; i++) {
+		ch = (unsigned char)p->buf[i];
+		if (json_prim_end((char)ch))
+			break;
+		if (ch < 0x20 || ch >= 0x7f)
+			return JSON_E_SYNTAX;
+	}
+	if (i == p->len && p->depth > 0)
+		return JSON_E_PARTIAL; /* the container cannot close */
+	if ((type = json_prim_type(p->buf + start, i - start)) < 0)
+		return type;
+	if ((tok = json_tok_new(p, type, start)) < 0)
+		return tok;
+	p->toks[tok].end_ = (int)i;
+	p->pos = i;
+	return tok;
+}
+
+/* Opens the object or array at p->pos. */
+static int
+json_open(struct json_p *p, bool object)
+{
+	struct json_frame *f;
+	int tok;
+
+	if (p->depth >= (int)LIM_JSON_DEPTH)
+		return JSON_E_DEPTH;
+	tok = json_tok_new(p, object ? JSON_OBJECT : JSON_ARRAY, p->pos);
+	if (tok < 0)
+		return tok;
+	f = &p->frame[p->depth++];
+	f->tok = tok;
+	f->key = -1;
+	f->object = object;
+	p->pos++;
+	return JSON_OPENED;
+}
+
+/*
+ * The value whose first byte c is at p->pos.  Returns 0 for a scalar
+ * (read whole), JSON_OPENED for a container (its contents to come), or an
+ * error.
+ */
+static int
+json_value(struct json_p *p, int c)
+{
+	int r;
+
+	switch (c) {
+	case '{':
+	case '[':
+		return json_open(p, c == '{');
+	case '"':
+		r = json_string(p);
+		break;
+	case '-':
+	case '0':
+	case '1':
+	case '2':
+	case '3':
+	case '4':
+	case '5':
+	case '6':
+	case '7':
+	case '8':
+	case '9':
+	case 't':
+	case 'f':
+	case 'n':
+		r = json_prim(p);
+		break;
+	default:
 		return JSON_E_SYNTAX;
-	*begin = (size_t)t->start;
-	if (t->type != JSMN_STRING)
-		return 0;
-	if (t->start == 0 || (size_t)t->end >= c->len)
+	}
+	return r < 0 ? r : 0;
+}
+
+/*
+ * Starts the next element of the innermost container: counts it and, in
+ * an object, reads its key and ':'.  Returns the first byte of the value.
+ */
+static int
+json_elem(struct json_p *p)
+{
+	struct json_frame *f = &p->frame[p->depth - 1];
+	int c, key;
+
+	if ((c = json_peek(p)) < 0)
+		return JSON_E_PARTIAL;
+	p->toks[f->tok].size_++;
+	if (!f->object)
+		return c;
+	if (c != '"')
 		return JSON_E_SYNTAX;
-	*begin = (size_t)t->start - 1;
+	if ((key = json_string(p)) < 0)
+		return key;
+	f->key = key;
+	p->toks[key].size_ = 1;
+	if ((c = json_peek(p)) < 0)
+		return JSON_E_PARTIAL;
+	if (c != ':')
+		return JSON_E_SYNTAX;
+	p->pos++;
+	if ((c = json_peek(p)) < 0)
+		return JSON_E_PARTIAL;
+	return c;
+}
+
+/* Closes the innermost container if c (at p->pos) is its bracket. */
+static int
+json_close(struct json_p *p, int c)
+{
+	struct json_frame *f = &p->frame[p->depth - 1];
+	struct json_tok *t = &p->toks[f->tok];
+
+	if (c != (f->object ? '}' : ']'))
+		return JSON_E_SYNTAX;
+	if (f->key >= 0)
+		p->toks[f->key].next_ = p->n;
+	t->end_ = (int)++p->pos;
+	t->next_ = p->n;
+	p->depth--;
 	return 0;
 }
 
 /*
- * Moves c->pos to upto over whitespace and, when sep is not 0, exactly
- * one sep (a ',' or ':' between tokens).
+ * After a value: closes the containers that end here and steps over the
+ * ',' to the next value.  Returns that value's first byte, JSON_DONE when
+ * the top-level value is complete, or an error.
  */
 static int
-json_gap(struct json_chk *c, size_t upto, char sep)
+json_after(struct json_p *p)
 {
-	bool seen = sep == 0;
-	size_t i;
+	struct json_frame *f;
+	int c;
 
-	if (upto < c->pos || upto > c->len)
-		return JSON_E_SYNTAX;
-	for (i = c->pos; i < upto; i++) {
-		if (json_ws(c->buf[i]))
-			continue;
-		if (seen || c->buf[i] != sep)
+	while (p->depth > 0) {
+		if ((c = json_peek(p)) < 0)
+			return JSON_E_PARTIAL;
+		f = &p->frame[p->depth - 1];
+		if (c == ',') {
+			if (f->key >= 0)
+				p->toks[f->key].next_ = p->n;
+			p->pos++;
+			return json_elem(p);
+		}
+		if (json_close(p, c) < 0)
 			return JSON_E_SYNTAX;
-		seen = true;
 	}
-	c->pos = upto;
-	return seen ? 0 : JSON_E_SYNTAX;
+	return JSON_DONE;
 }
 
-static int json_chk_value(struct json_chk *, int, const jsmntok_t *, int);
-
-/* Checks the separator sep before token i, then token i's subtree. */
-static int
-json_chk_elem(struct json_chk *c, int i, char sep, int depth)
+/* Bytes that may start a value: after the top-level one, "trailing". */
+static bool
+json_value_start(int c)
 {
-	jsmntok_t t;
-	size_t begin;
-	int r;
-
-	if ((r = json_raw_at(c, i, &t, &begin)) < 0 ||
-	    (r = json_gap(c, begin, sep)) < 0)
-		return r;
-	return json_chk_value(c, i, &t, depth);
+	return c == '{' || c == '[' || c == '"' || c == '-' ||
+	    json_digit((char)c) || c == 't' || c == 'f' || c == 'n';
 }
 
-/* Checks key token i (after sep), the ':' and its value. */
+/* The whole document: blanks, one value, blanks.  Returns the tokens. */
 static int
-json_chk_member(struct json_chk *c, int i, char sep, int depth)
+json_doc_run(struct json_p *p)
 {
-	jsmntok_t t;
-	size_t begin;
-	int r, next;
+	int c, r;
 
-	if ((r = json_raw_at(c, i, &t, &begin)) < 0)
-		return r;
-	if (t.type != JSMN_STRING || t.size != 1)
-		return JSON_E_SYNTAX;
-	if ((r = json_gap(c, begin, sep)) < 0)
-		return r;
-	r = json_chk_string(c->buf + t.start, (size_t)(t.end - t.start));
-	if (r < 0)
-		return r;
-	c->pos = (size_t)t.end + 1;
-	if ((next = json_chk_elem(c, i + 1, ':', depth)) < 0)
-		return next;
-	json_put(c, i, JSON_STRING | (r ? JSON_ESCAPED : 0), &t, next);
-	return next;
-}
-
-/* Checks the members or elements of container t (token i). */
-static int
-json_chk_container(struct json_chk *c, int i, const jsmntok_t *t, int depth)
-{
-	bool obj = t->type == JSMN_OBJECT;
-	int k, next = i + 1;
-
-	if (depth >= (int)LIM_JSON_DEPTH)
-		return JSON_E_DEPTH;
-	c->pos = (size_t)t->start + 1;
-	for (k = 0; k < t->size && next >= 0; k++) {
-		if (obj)
-			next = json_chk_member(c, next, k ? ',' : 0, depth + 1);
-		else
-			next = json_chk_elem(c, next, k ? ',' : 0, depth + 1);
-	}
-	if (next < 0)
-		return next;
-	if (t->end < 1 || json_gap(c, (size_t)t->end - 1, 0) < 0)
-		return JSON_E_SYNTAX;
-	c->pos = (size_t)t->end;
-	json_put(c, i, obj ? JSON_OBJECT : JSON_ARRAY, t, next);
-	return next;
-}
-
-/*
- * Checks value token i (t, already read; c->pos at its first byte) with
- * depth containers around it.  Returns the index after its subtree.
- */
-static int
-json_chk_value(struct json_chk *c, int i, const jsmntok_t *t, int depth)
-{
-	const char *p = c->buf + t->start;
-	size_t n = (size_t)(t->end - t->start);
-	int r;
-
-	if (t->type == JSMN_OBJECT || t->type == JSMN_ARRAY)
-		return json_chk_container(c, i, t, depth);
-	if (t->size != 0)
-		return JSON_E_SYNTAX; /* a string or number used as a key */
-	if (t->type == JSMN_STRING) {
-		if ((r = json_chk_string(p, n)) < 0)
+	if ((c = json_peek(p)) < 0)
+		return JSON_E_EMPTY;
+	for (;;) {
+		if ((r = json_value(p, c)) < 0)
 			return r;
-		json_put(c, i, JSON_STRING | (r ? JSON_ESCAPED : 0), t, i + 1);
-		c->pos = (size_t)t->end + 1;
-		return i + 1;
+		if (r == JSON_OPENED) {
+			if ((c = json_peek(p)) < 0)
+				return JSON_E_PARTIAL;
+			if (json_close(p, c) < 0) {
+				if ((c = json_elem(p)) < 0)
+					return c;
+				continue; /* the first element */
+			}
+		}
+		if ((c = json_after(p)) < 0)
+			return c;
+		if (c == JSON_DONE)
+			break;
 	}
-	if (t->type != JSMN_PRIMITIVE)
-		return JSON_E_SYNTAX;
-	if ((r = json_prim_type(p, n)) < 0)
-		return r;
-	json_put(c, i, r, t, i + 1);
-	c->pos = (size_t)t->end;
-	return i + 1;
-}
-
-/* The bytes strict jsmn starts a primitive with. */
-static bool
-json_prim_start(char ch)
-{
-	return ch == '-' || json_digit(ch) || ch == 't' || ch == 'f' ||
-	    ch == 'n';
-}
-
-/* The bytes jsmn takes into a primitive. */
-static bool
-json_prim_byte(char ch)
-{
-	return ch > ' ' && ch < 0x7f && ch != ',' && ch != ']' && ch != '}';
-}
-
-/*
- * Strict jsmn wants a delimiter after a primitive, so a primitive that
- * ends the input ("1", "[1] 2") comes back "partial" with p->pos at its
- * first byte.  Add the token jsmn would have added (the strict-mode key
- * check already passed) and finish as jsmn would: partial only if a
- * container is still open.  Anything else partial really is.
- */
-static int
-json_finish_prim(struct json_chk *c, const jsmn_parser *p, unsigned ntok)
-{
-	jsmntok_t t = {.type = JSMN_PRIMITIVE, .parent = p->toksuper};
-	jsmntok_t up;
-	size_t i;
-
-	if (p->pos >= c->len || !json_prim_start(c->buf[p->pos]))
-		return JSON_E_PARTIAL;
-	for (i = p->pos; i < c->len; i++)
-		if (!json_prim_byte(c->buf[i]))
-			return JSON_E_PARTIAL;
-	if (p->toknext >= ntok)
-		return JSON_E_NOMEM;
-	t.start = (int)p->pos;
-	t.end = (int)c->len;
-	memcpy(c->raw + (size_t)p->toknext * sizeof(t), &t, sizeof(t));
-	if (p->toksuper >= 0) {
-		up = json_raw(c, p->toksuper);
-		up.size++;
-		memcpy(
-		    c->raw + (size_t)p->toksuper * sizeof(up), &up, sizeof(up));
-	}
-	for (i = 0; i < p->toknext; i++) {
-		up = json_raw(c, (int)i);
-		if (up.start != -1 && up.end == -1)
-			return JSON_E_PARTIAL;
-	}
-	return (int)p->toknext + 1;
-}
-
-/* The whole document: blanks, one value, blanks. */
-static int
-json_chk_doc(struct json_chk *c)
-{
-	jsmntok_t t;
-	size_t begin;
-	int r;
-
-	if ((r = json_raw_at(c, 0, &t, &begin)) < 0 ||
-	    (r = json_gap(c, begin, 0)) < 0)
-		return r;
-	if ((r = json_chk_value(c, 0, &t, 0)) < 0)
-		return r;
-	if (r != c->count || json_gap(c, c->len, 0) < 0)
-		return JSON_E_TRAILING;
-	return r;
-}
-
-static int
-json_jsmn_err(int r)
-{
-	switch (r) {
-	case JSMN_ERROR_NOMEM:
-		return JSON_E_NOMEM;
-	case JSMN_ERROR_PART:
-		return JSON_E_PARTIAL;
-	default:
-		return JSON_E_SYNTAX;
-	}
+	if ((c = json_peek(p)) >= 0)
+		return json_value_start(c) ? JSON_E_TRAILING : JSON_E_SYNTAX;
+	return p->n;
 }
 
 int
 json_parse(struct json_doc *doc, const char *buf, size_t len,
     struct json_tok *toks, unsigned ntok)
 {
-	struct json_chk c = {.buf = buf, .len = len};
-	jsmntok_t none, *jt = &none;
-	jsmn_parser p;
+	struct json_p p = {.buf = buf, .len = len, .toks = toks};
 	int r;
 
 	*doc = (struct json_doc){.buf = buf, .len = len, .toks = toks};
@@ -577,26 +708,9 @@ json_parse(struct json_doc *doc, const char *buf, size_t len,
 	if (len == 0)
 		return JSON_E_EMPTY;
 	if (memchr(buf, '\0', len) != NULL)
-		return JSON_E_NUL; /* jsmn would stop there */
-	if (toks == NULL)
-		ntok = 0; /* jsmn would count instead of failing */
-	else
-		jt = (jsmntok_t *)(void *)toks;
-	if (ntok > INT_MAX)
-		ntok = INT_MAX;
-	c.raw = (unsigned char *)jt;
-	jsmn_init(&p);
-	r = jsmn_parse(&p, buf, len, jt, ntok);
-	if (r == JSMN_ERROR_PART)
-		r = json_finish_prim(&c, &p, ntok);
-	else if (r < 0)
-		r = json_jsmn_err(r);
-	if (r < 0)
-		return r;
-	if (r == 0)
-		return JSON_E_EMPTY;
-	c.count = r;
-	if ((r = json_chk_doc(&c)) < 0)
+		return JSON_E_NUL;
+	p.cap = toks == NULL ? 0 : ntok > INT_MAX ? INT_MAX : (int)ntok;
+	if ((r = json_doc_run(&p)) < 0)
 		return r;
 	doc->ntok = r;
 	return r;
