@@ -76,7 +76,8 @@ struct ic_conn {
 	struct ic_fetch *f; /* NULL: free */
 	int status;         /* of the response, 0 before its head */
 	unsigned retry_after_s;
-	bool reused; /* the request went on a kept-alive connection */
+	bool reused;      /* the request went on a kept-alive connection */
+	uint64_t sent_us; /* when the request started, for the latency */
 	size_t bodylen;
 	char rbuf[LIM_IMDSC_RECV_BYTES];
 	char body[LIM_IMDSC_BODY_BYTES];
@@ -765,6 +766,27 @@ ic_body(struct hclient *hc, const char *data, size_t len, void *arg)
 	return 0;
 }
 
+/* CLOCK_MONOTONIC in us: the loop's ms are too coarse for a latency. */
+static uint64_t
+ic_clock_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+static void
+ic_observe(struct imdsc *ic, const struct ic_conn *c, int err)
+{
+	uint64_t now = ic_clock_us();
+	uint64_t us = now > c->sent_us ? now - c->sent_us : 0;
+
+	metrics_hist_observe(
+	    err == 0 && c->status == 200 ? &ic->st.dur_ok : &ic->st.dur_error,
+	    us);
+}
+
 static void
 ic_done(struct hclient *hc, int err, void *arg)
 {
@@ -774,8 +796,10 @@ ic_done(struct hclient *hc, int err, void *arg)
 
 	(void)hc;
 	ic_conn_end(ic, c);
-	if (f != NULL)
+	if (f != NULL) {
+		ic_observe(ic, c, err);
 		ic_outcome(ic, f, c, err);
+	}
 	ic_conn_wipe(c);
 	(void)ic_kick(ic); /* the connection is free for the queue */
 }
@@ -794,6 +818,7 @@ ic_send(struct imdsc *ic, struct ic_fetch *f, struct ic_conn *c, uint64_t now)
 	c->retry_after_s = 0;
 	c->bodylen = 0;
 	c->reused = c->hc.state == HC_KEEPALIVE;
+	c->sent_us = ic_clock_us();
 	ic->st.requests++;
 	if (++ic->st.running > ic->st.max_running)
 		ic->st.max_running = ic->st.running;

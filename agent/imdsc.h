@@ -23,6 +23,7 @@
 
 #include "agent/limits.h"
 #include "agent/loop.h"
+#include "agent/metrics.h"
 #include "agent/tokcache.h"
 
 /* Errors of the pure functions below; imdsc_strerror() names them. */
@@ -56,7 +57,12 @@ struct imdsc_opts {
 	uint32_t attempt_ms; /* idle timeout of one request (>= 1) */
 };
 
-/* Counters since imdsc_new, and the current queue and flight. */
+/*
+ * Counters since imdsc_new, and the current queue and flight.  dur_ok and
+ * dur_error: the latency of each request that ended, from its start to its
+ * last byte or failure; ok for a whole 200 answer, error for the rest
+ * (other statuses, timeouts, connection failures).
+ */
 struct imdsc_stats {
 	uint64_t fetches;  /* started by the cache */
 	uint64_t requests; /* sent to IMDS, retries included */
@@ -64,6 +70,7 @@ struct imdsc_stats {
 	uint64_t reconnects; /* a kept-alive connection had gone: resent */
 	uint64_t rate_waits; /* the rate limit held a request back */
 	unsigned running, queued, max_running, max_queued;
+	struct metrics_hist dur_ok, dur_error;
 };
 
 struct imdsc;
