@@ -310,4 +310,19 @@
 #define LIM_RESOLV_TCP_BYTES 8192u /* one answer over TCP, per lookup slot */
 /* ---- end dns and resolv ---- */
 
+/* ---- ktoken (agent/ktoken.c): TokenRequest for federated identities ---- */
+#define LIM_KTOKEN_QUEUE          64u   /* gets waiting or in flight */
+#define LIM_KTOKEN_SLOTS          64u   /* minted tokens kept */
+#define LIM_KTOKEN_BYTES          8192u /* one minted token (bytes) */
+#define LIM_KTOKEN_AUDIENCE_BYTES 256u  /* one audience (bytes) */
+#define LIM_KTOKEN_EXPIRATION_S   3600u /* expirationSeconds asked for */
+#define LIM_KTOKEN_EARLY_S        600u  /* s before expiry a token is dropped */
+#define LIM_KTOKEN_TIMEOUT_MS     10000u /* ms without progress: failed */
+#define LIM_KTOKEN_RECV_BYTES     (16u << 10) /* receive buffer: one head */
+#define LIM_KTOKEN_BODY_BYTES     (16u << 10) /* one TokenRequest answer */
+#define LIM_KTOKEN_REQUEST_BYTES                                               \
+	(LIM_KUBE_TOKEN_BYTES + 2048u) /* one request, our bearer included */
+#define LIM_KTOKEN_JSON_TOKENS 128u /* JSON tokens of one answer */
+/* ---- end ktoken ---- */
+
 #endif
