@@ -18,6 +18,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "agent/abuf.h"
 #include "agent/hclient.h"
 #include "agent/imds.h"
 #include "agent/log.h"
@@ -155,16 +156,25 @@ static void
 imds_error(struct imds *m, struct srv_conn *c, int status, const char *error,
     const char *desc, unsigned retry_after)
 {
-	char body[512], extra[64] = "";
-	int n;
+	char body[512], extra[64];
+	struct abuf b, x;
 
-	n = snprintf(body, sizeof(body),
-	    "{\"error\":\"%s\",\"error_description\":\"%s\"}", error, desc);
-	if (retry_after > 0)
-		snprintf(
-		    extra, sizeof(extra), "Retry-After: %u\r\n", retry_after);
-	imds_respond(
-	    m, c, status, JSON_CT, extra[0] ? extra : NULL, body, (size_t)n);
+	/* Cut to the buffer as snprintf would (a long upstream description
+	 * used to be sent with the length it would have had). */
+	abuf_init(&b, body, sizeof(body) - 1);
+	ABUF_LIT(&b, "{\"error\":\"");
+	abuf_str(&b, error);
+	ABUF_LIT(&b, "\",\"error_description\":\"");
+	abuf_str(&b, desc);
+	ABUF_LIT(&b, "\"}");
+	abuf_init(&x, extra, sizeof(extra) - 1);
+	if (retry_after > 0) {
+		ABUF_LIT(&x, "Retry-After: ");
+		abuf_u64(&x, retry_after);
+		ABUF_LIT(&x, "\r\n");
+	}
+	extra[x.len] = '\0';
+	imds_respond(m, c, status, JSON_CT, x.len ? extra : NULL, body, b.len);
 }
 
 static struct imds_who *
@@ -186,9 +196,29 @@ imds_note_pod(
 {
 	struct imds_who *w = imds_who(m, c);
 
-	snprintf(w->uid, sizeof(w->uid), "%s", e->uid);
-	snprintf(w->ns, sizeof(w->ns), "%s", e->ns);
-	snprintf(w->name, sizeof(w->name), "%s", e->name);
+	abuf_strlcpy(w->uid, sizeof(w->uid), e->uid);
+	abuf_strlcpy(w->ns, sizeof(w->ns), e->ns);
+	abuf_strlcpy(w->name, sizeof(w->name), e->name);
+}
+
+/* The client's address as inet_ntop writes it, IPv4 by hand (glibc's
+ * inet_ntop formats IPv4 with sprintf). */
+static void
+imds_peer(struct abuf *b, const struct in6_addr *a)
+{
+	char v6[INET6_ADDRSTRLEN];
+	int i;
+
+	if (!IN6_IS_ADDR_V4MAPPED(a)) {
+		inet_ntop(AF_INET6, a, v6, sizeof(v6));
+		abuf_str(b, v6);
+		return;
+	}
+	for (i = 12; i < 16; i++) {
+		if (i > 12)
+			abuf_ch(b, '.');
+		abuf_u64(b, a->s6_addr[i]);
+	}
 }
 
 /*
@@ -200,23 +230,40 @@ imds_audit(struct imds *m, struct srv_conn *c, const char *identity,
     const char *rule, const char *outcome, int status, int64_t expires_on,
     const char *code)
 {
-	char peer[INET6_ADDRSTRLEN], res[LIM_TOK_RESOURCE_BYTES * 2];
-	char line[2048];
+	char res[LIM_TOK_RESOURCE_BYTES * 2], line[2048];
 	const struct imds_who *e = imds_who(m, c);
+	struct abuf b;
 
-	if (IN6_IS_ADDR_V4MAPPED(&c->peer))
-		inet_ntop(AF_INET, &c->peer.s6_addr[12], peer, sizeof(peer));
-	else
-		inet_ntop(AF_INET6, &c->peer, peer, sizeof(peer));
 	log_json_escape(res, sizeof(res), c->resource, c->resource_len);
-	snprintf(line, sizeof(line),
-	    "\"route\":\"%s\",\"client\":\"%s\",\"pod_uid\":\"%s\","
-	    "\"namespace\":\"%s\",\"pod\":\"%s\",\"identity\":\"%s\","
-	    "\"rule\":\"%s\",\"resource\":\"%s\",\"outcome\":\"%s\","
-	    "\"status\":%d,\"expires_on\":%lld,\"code\":\"%s\"",
-	    c->host ? "host_token" : "token", peer, e->uid, e->ns, e->name,
-	    identity ? identity : "", rule ? rule : "", res, outcome, status,
-	    (long long)expires_on, code ? code : "");
+	/* What snprintf(line, sizeof(line), ...) wrote: cut at 2047 bytes. */
+	abuf_init(&b, line, sizeof(line) - 1);
+	if (c->host)
+		ABUF_LIT(&b, "\"route\":\"host_token\",\"client\":\"");
+	else
+		ABUF_LIT(&b, "\"route\":\"token\",\"client\":\"");
+	imds_peer(&b, &c->peer);
+	ABUF_LIT(&b, "\",\"pod_uid\":\"");
+	abuf_str(&b, e->uid);
+	ABUF_LIT(&b, "\",\"namespace\":\"");
+	abuf_str(&b, e->ns);
+	ABUF_LIT(&b, "\",\"pod\":\"");
+	abuf_str(&b, e->name);
+	ABUF_LIT(&b, "\",\"identity\":\"");
+	abuf_str(&b, identity ? identity : "");
+	ABUF_LIT(&b, "\",\"rule\":\"");
+	abuf_str(&b, rule ? rule : "");
+	ABUF_LIT(&b, "\",\"resource\":\"");
+	abuf_str(&b, res);
+	ABUF_LIT(&b, "\",\"outcome\":\"");
+	abuf_str(&b, outcome);
+	ABUF_LIT(&b, "\",\"status\":");
+	abuf_i64(&b, status);
+	ABUF_LIT(&b, ",\"expires_on\":");
+	abuf_i64(&b, expires_on);
+	ABUF_LIT(&b, ",\"code\":\"");
+	abuf_str(&b, code ? code : "");
+	abuf_ch(&b, '"');
+	line[b.len] = '\0';
 	log_audit(line);
 	if (status == 200)
 		m->st.tokens_served++;
@@ -224,45 +271,77 @@ imds_audit(struct imds *m, struct srv_conn *c, const char *identity,
 		m->st.tokens_refused++;
 }
 
+/*
+ * IMDS's success fields after access_token, every one a string; cid is
+ * the client id echoed.  IMDS echoes the selector a request named too.
+ */
+static void
+imds_token_fields(struct abuf *b, const struct srv_conn *c,
+    const struct tok_token *t, const struct pol_identity *id, const char *cid)
+{
+	char res[LIM_TOK_RESOURCE_BYTES * 2];
+	int64_t in = t->expires_on - (int64_t)time(NULL);
+
+	if (in < 0)
+		in = 0;
+	log_json_escape(res, sizeof(res), c->resource, c->resource_len);
+	ABUF_LIT(b, "\",\"refresh_token\":\"\",\"expires_in\":\"");
+	abuf_i64(b, in);
+	ABUF_LIT(b, "\",\"expires_on\":\"");
+	abuf_i64(b, t->expires_on);
+	ABUF_LIT(b, "\",\"ext_expires_in\":\"");
+	abuf_i64(b, in);
+	ABUF_LIT(b, "\",\"not_before\":\"");
+	abuf_i64(b, t->not_before ? t->not_before : t->issued_at);
+	ABUF_LIT(b, "\",\"resource\":\"");
+	abuf_str(b, res);
+	ABUF_LIT(b, "\",\"token_type\":\"");
+	abuf_str(b, t->token_type[0] ? t->token_type : "Bearer");
+	ABUF_LIT(b, "\",\"client_id\":\"");
+	abuf_str(b, cid);
+	abuf_ch(b, '"');
+	if (c->sel_kind == SEL_OBJECT_ID && id->object_id.len) {
+		ABUF_LIT(b, ",\"object_id\":\"");
+		abuf_str(b, id->object_id.s);
+		abuf_ch(b, '"');
+	} else if (c->sel_kind == SEL_RESOURCE_ID && id->resource_id.len) {
+		ABUF_LIT(b, ",\"msi_res_id\":\"");
+		abuf_str(b, id->resource_id.s);
+		abuf_ch(b, '"');
+	}
+}
+
 /* 200 with the token in IMDS's shape (or /host/token/'s wrapper). */
 static void
 imds_send_token(struct imds *m, struct srv_conn *c, const struct tok_token *t,
     const struct pol_identity *id)
 {
-	char body[LIM_TOK_TOKEN_BYTES + 3072], res[LIM_TOK_RESOURCE_BYTES * 2];
-	char echo[LIM_TOK_RESOURCE_BYTES + 64] = "";
-	int64_t now = (int64_t)time(NULL), in = t->expires_on - now;
+	char body[LIM_TOK_TOKEN_BYTES + 3072];
 	const char *cid = t->client_id[0] ? t->client_id : id->client_id.s;
-	int n;
+	struct abuf b;
 
-	if (in < 0)
-		in = 0;
-	log_json_escape(res, sizeof(res), c->resource, c->resource_len);
-	/* IMDS echoes the selector a request named, besides client_id. */
-	if (c->sel_kind == SEL_OBJECT_ID && id->object_id.len)
-		snprintf(echo, sizeof(echo), ",\"object_id\":\"%s\"",
-		    id->object_id.s);
-	else if (c->sel_kind == SEL_RESOURCE_ID && id->resource_id.len)
-		snprintf(echo, sizeof(echo), ",\"msi_res_id\":\"%s\"",
-		    id->resource_id.s);
-	n = snprintf(body, sizeof(body),
-	    "%s{\"access_token\":\"%.*s\",\"refresh_token\":\"\","
-	    "\"expires_in\":\"%lld\",\"expires_on\":\"%lld\","
-	    "\"ext_expires_in\":\"%lld\",\"not_before\":\"%lld\","
-	    "\"resource\":\"%s\",\"token_type\":\"%s\",\"client_id\":\"%s\"%s}"
-	    "%s%s%s",
-	    c->host ? "{\"token\":" : "", (int)t->access_len, t->access_token,
-	    (long long)in, (long long)t->expires_on, (long long)in,
-	    (long long)(t->not_before ? t->not_before : t->issued_at), res,
-	    t->token_type[0] ? t->token_type : "Bearer", cid ? cid : "", echo,
-	    c->host ? ",\"clientid\":\"" : "", c->host ? (cid ? cid : "") : "",
-	    c->host ? "\"}" : "");
-	if (n < 0 || (size_t)n >= sizeof(body)) {
+	if (cid == NULL)
+		cid = "";
+	/* The limit snprintf(body, sizeof(body), ...) had: room for a NUL. */
+	abuf_init(&b, body, sizeof(body) - 1);
+	if (c->host)
+		ABUF_LIT(&b, "{\"token\":");
+	ABUF_LIT(&b, "{\"access_token\":\"");
+	abuf_add(&b, t->access_token, strnlen(t->access_token, t->access_len));
+	imds_token_fields(&b, c, t, id, cid);
+	abuf_ch(&b, '}');
+	if (c->host) {
+		ABUF_LIT(&b, ",\"clientid\":\"");
+		abuf_str(&b, cid);
+		ABUF_LIT(&b, "\"}");
+	}
+	if (b.over) {
+		explicit_bzero(body, b.len);
 		imds_error(m, c, 500, "server_error", "token too large", 0);
 		return;
 	}
-	imds_respond(m, c, 200, JSON_CT, NULL, body, (size_t)n);
-	explicit_bzero(body, (size_t)n);
+	imds_respond(m, c, 200, JSON_CT, NULL, body, b.len);
+	explicit_bzero(body, b.len);
 }
 
 /* ---- parking: requests from pods not seen yet ------------------------ */
@@ -544,10 +623,10 @@ imds_fetch(struct imds *m, struct srv_conn *c, const struct podcache_entry *e,
 	struct tok_req pod;
 
 	memset(&pod, 0, sizeof(pod));
-	snprintf(pod.pod_ns, sizeof(pod.pod_ns), "%s", e->ns);
-	snprintf(pod.pod_name, sizeof(pod.pod_name), "%s", e->name);
-	snprintf(pod.pod_uid, sizeof(pod.pod_uid), "%s", e->uid);
-	snprintf(pod.pod_sa, sizeof(pod.pod_sa), "%s", e->sa);
+	abuf_strlcpy(pod.pod_ns, sizeof(pod.pod_ns), e->ns);
+	abuf_strlcpy(pod.pod_name, sizeof(pod.pod_name), e->name);
+	abuf_strlcpy(pod.pod_uid, sizeof(pod.pod_uid), e->uid);
+	abuf_strlcpy(pod.pod_sa, sizeof(pod.pod_sa), e->sa);
 	c->identity = g->identity;
 	c->rule = g->rule;
 	tokcache_waiter_init(&c->waiter, imds_waited);

@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "agent/abuf.h"
 #include "agent/log.h"
 
 #define LOG_LINE_MAX 2048
@@ -80,49 +81,91 @@ log_json_escape(char *dst, size_t dstlen, const char *src, size_t len)
 	return o;
 }
 
-static size_t
-log_timestamp(char *buf, size_t len)
+/*
+ * The date and time to the second, "2026-11-28T11:50:00", formatted again
+ * only when the second changes: strftime costs more than the rest of a
+ * line, and a busy daemon logs many lines a second.
+ */
+static struct {
+	time_t sec;
+	bool valid;
+	char s[32];
+	size_t len;
+} log_ts;
+
+/* Appends "2026-11-28T11:50:00.123" (UTC; the caller adds the Z). */
+static void
+log_timestamp(struct abuf *b)
 {
 	struct timespec ts;
 	struct tm tm;
-	size_t n;
+	unsigned ms;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	n = strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm);
-	n +=
-	    (size_t)snprintf(buf + n, len - n, ".%03ldZ", ts.tv_nsec / 1000000);
-	return n;
+	if (!log_ts.valid || ts.tv_sec != log_ts.sec) {
+		gmtime_r(&ts.tv_sec, &tm);
+		log_ts.len = strftime(
+		    log_ts.s, sizeof(log_ts.s), "%Y-%m-%dT%H:%M:%S", &tm);
+		log_ts.sec = ts.tv_sec;
+		log_ts.valid = true;
+	}
+	abuf_add(b, log_ts.s, log_ts.len);
+	ms = (unsigned)(ts.tv_nsec / 1000000);
+	abuf_ch(b, '.');
+	abuf_ch(b, (char)('0' + ms / 100));
+	abuf_ch(b, (char)('0' + ms / 10 % 10));
+	abuf_ch(b, (char)('0' + ms % 10));
 }
 
+/* The JSON form of a record, into b. */
+static void
+log_json_line(struct abuf *b, enum log_level lvl, const char *stream,
+    const char *msg, bool raw)
+{
+	char esc[LOG_LINE_MAX];
+
+	ABUF_LIT(b, "{\"ts\":\"");
+	log_timestamp(b);
+	if (raw) {
+		ABUF_LIT(b, "Z\",\"stream\":\"");
+		abuf_str(b, stream);
+		ABUF_LIT(b, "\",");
+		abuf_str(b, msg);
+		ABUF_LIT(b, "}\n");
+		return;
+	}
+	log_json_escape(esc, sizeof(esc), msg, strlen(msg));
+	ABUF_LIT(b, "Z\",\"level\":\"");
+	abuf_str(b, log_level_names[lvl]);
+	ABUF_LIT(b, "\",\"msg\":\"");
+	abuf_str(b, esc);
+	ABUF_LIT(b, "\"}\n");
+}
+
+/*
+ * One record, one write(2).  Straight appends, no printf: an audit record
+ * is written per request.  A record longer than the line is cut and ends
+ * with a newline all the same.
+ */
 static void
 log_emit(enum log_level lvl, const char *stream, const char *msg, bool raw)
 {
-	char line[LOG_LINE_MAX + 256], ts[40], esc[LOG_LINE_MAX];
-	int n;
+	char line[LOG_LINE_MAX + 256];
+	struct abuf b;
 
+	abuf_init(&b, line, sizeof(line) - 1);
 	if (!log_as_json) {
-		n = snprintf(line, sizeof(line), "podid: %s%s\n",
-		    lvl == LOG_LVL_WARN ? "warning: " : "", msg);
-	} else {
-		log_timestamp(ts, sizeof(ts));
-		if (!raw) {
-			log_json_escape(esc, sizeof(esc), msg, strlen(msg));
-			msg = esc;
-		}
-		n = snprintf(line, sizeof(line),
-		    raw ? "{\"ts\":\"%s\",\"stream\":\"%s\",%s}\n"
-		        : "{\"ts\":\"%s\",\"level\":\"%s\",\"msg\":\"%s\"}\n",
-		    ts, raw ? stream : log_level_names[lvl], msg);
-	}
-	if (n < 0)
-		return;
-	if ((size_t)n >= sizeof(line)) {
-		n = sizeof(line) - 1;
-		line[n - 1] = '\n';
-	}
+		ABUF_LIT(&b, "podid: ");
+		if (lvl == LOG_LVL_WARN)
+			ABUF_LIT(&b, "warning: ");
+		abuf_str(&b, msg);
+		abuf_ch(&b, '\n');
+	} else
+		log_json_line(&b, lvl, stream, msg, raw);
+	if (b.over)
+		line[b.len - 1] = '\n';
 	/* Best effort: nowhere to report a failed log write. */
-	if (write(STDERR_FILENO, line, (size_t)n) < 0)
+	if (write(STDERR_FILENO, line, b.len) < 0)
 		return;
 }
 

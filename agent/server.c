@@ -27,6 +27,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "agent/abuf.h"
 #include "agent/log.h"
 #include "agent/server.h"
 
@@ -53,6 +54,22 @@ static void srv_accept_cb(struct loop *, int, uint32_t, void *);
 static void srv_accept_resume(struct loop *, struct loop_timer *, void *);
 static void srv_close(struct srv_conn *);
 static void srv_serve(struct srv_conn *);
+
+/*
+ * Sets the readiness c's socket is watched for, with epoll_ctl only when
+ * it changes: a keep-alive request would otherwise cost one more syscall.
+ */
+static int
+srv_events(struct srv_conn *c, uint32_t events)
+{
+	int rc;
+
+	if (c->events == events)
+		return 0;
+	if ((rc = loop_mod(c->srv->loop, c->fd, events)) == 0)
+		c->events = events;
+	return rc;
+}
 
 static const char srv_busy[] =
     "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
@@ -369,6 +386,7 @@ srv_open(struct server *s, struct srv_conn *c, int fd,
 		s->fresh++;
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	c->fd = fd;
+	c->events = LOOP_READ;
 	c->state = SRV_READING;
 	c->rlen = c->consumed = c->wlen = c->woff = 0;
 	c->timer_wait = c->in_request = c->resume = c->req_fresh = false;
@@ -451,29 +469,39 @@ srv_reason(int status)
 /*
  * Writes head and body into the slot's write buffer; false when they do
  * not fit.  An HTTP/1.0 client is told when the connection stays open.
+ * Straight appends, no printf: this runs once per request.
  */
 static bool
 srv_format(struct srv_conn *c, int status, const char *ctype, const char *extra,
     const char *body, size_t len)
 {
-	const char *conn = "";
-	int n;
+	struct abuf b;
 
+	abuf_init(&b, c->wbuf, c->srv->wsize);
+	if (status == 200)
+		ABUF_LIT(&b, "HTTP/1.1 200 OK");
+	else {
+		ABUF_LIT(&b, "HTTP/1.1 ");
+		abuf_i64(&b, status);
+		abuf_ch(&b, ' ');
+		abuf_str(&b, srv_reason(status));
+	}
+	ABUF_LIT(&b, "\r\nContent-Type: ");
+	abuf_str(&b, ctype);
+	ABUF_LIT(&b, "\r\nContent-Length: ");
+	abuf_u64(&b, len);
+	ABUF_LIT(&b, "\r\n");
+	if (extra != NULL)
+		abuf_str(&b, extra);
 	if (!c->keep_alive)
-		conn = "Connection: close\r\n";
+		ABUF_LIT(&b, "Connection: close\r\n");
 	else if (c->req.minor_version == 0)
-		conn = "Connection: keep-alive\r\n";
-	n = snprintf(c->wbuf, c->srv->wsize,
-	    "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
-	    "%s%s\r\n",
-	    status, srv_reason(status), ctype, len, extra ? extra : "", conn);
-	/* n == wsize means the NUL took the last byte. */
-	if (n < 0 || (size_t)n >= c->srv->wsize ||
-	    len > c->srv->wsize - (size_t)n)
+		ABUF_LIT(&b, "Connection: keep-alive\r\n");
+	ABUF_LIT(&b, "\r\n");
+	abuf_add(&b, body, len);
+	if (b.over)
 		return false;
-	if (len > 0)
-		memcpy(c->wbuf + n, body, len);
-	c->wlen = (size_t)n + len;
+	c->wlen = b.len;
 	c->woff = 0;
 	return true;
 }
@@ -495,7 +523,7 @@ srv_flush(struct srv_conn *c)
 			continue;
 		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
 			/* Only writability now: no reads, no busy loop. */
-			(void)loop_mod(c->srv->loop, c->fd, LOOP_WRITE);
+			(void)srv_events(c, LOOP_WRITE);
 			return false;
 		}
 		srv_close(c);
@@ -537,8 +565,7 @@ srv_linger(struct srv_conn *c)
 	struct server *s = c->srv;
 
 	c->state = SRV_CLOSING;
-	if (shutdown(c->fd, SHUT_WR) == -1 ||
-	    loop_mod(s->loop, c->fd, LOOP_READ) != 0 ||
+	if (shutdown(c->fd, SHUT_WR) == -1 || srv_events(c, LOOP_READ) != 0 ||
 	    loop_timer_set(s->loop, &c->timer, LIM_SRV_LINGER_MS) != 0) {
 		srv_close(c);
 		return;
@@ -564,7 +591,7 @@ srv_sent(struct srv_conn *c, bool direct)
 	}
 	c->state = SRV_READING;
 	c->req_fresh = true;
-	(void)loop_mod(s->loop, c->fd, LOOP_READ);
+	(void)srv_events(c, LOOP_READ);
 	if (!more)
 		(void)loop_timer_set(s->loop, &c->timer, s->cfg.idle_ms);
 	else if (direct || c->in_request)
@@ -594,9 +621,12 @@ srv_reply(struct srv_conn *c, int status, const char *ctype, const char *extra,
 	s->st.by_status[status >= 100 && status < 600 ? status / 100 : 0]++;
 	c->state = SRV_WRITING;
 	c->timer_wait = false;
-	(void)loop_timer_set(s->loop, &c->timer, s->cfg.write_ms);
+	/* Most answers go out at once, and srv_sent sets the next timer:
+	 * the write timeout is armed only for one that did not. */
 	if (srv_flush(c))
 		srv_sent(c, direct);
+	else if (c->state == SRV_WRITING)
+		(void)loop_timer_set(s->loop, &c->timer, s->cfg.write_ms);
 }
 
 void
@@ -744,10 +774,14 @@ srv_read(struct srv_conn *c)
 		}
 		c->rlen += (size_t)n;
 	}
-	/* A request has header_ms from its first byte: slow heads fail. */
-	if (first)
-		(void)loop_timer_set(s->loop, &c->timer, s->cfg.header_ms);
 	srv_serve(c);
+	/*
+	 * A request has header_ms from its first byte: slow heads fail.  Armed
+	 * after serving, and only for a head left incomplete, so a request
+	 * that came whole costs no timer (srv_sent or the handler set one).
+	 */
+	if (first && c->state == SRV_READING && c->consumed < c->rlen)
+		(void)loop_timer_set(s->loop, &c->timer, s->cfg.header_ms);
 }
 
 /*
@@ -765,7 +799,7 @@ srv_read_ahead(struct srv_conn *c, uint32_t revents)
 		if (revents & LOOP_ERROR)
 			srv_close(c);
 		else
-			(void)loop_mod(c->srv->loop, c->fd, 0);
+			(void)srv_events(c, 0);
 		return;
 	}
 	n = recv(c->fd, c->rbuf + c->rlen, LIM_SRV_READ_BYTES - c->rlen, 0);

@@ -65,6 +65,7 @@ struct srv_conn {
 	struct loop_timer timer;
 	char *rbuf, *wbuf;
 	size_t rlen, consumed, wlen, woff;
+	uint32_t events; /* LOOP_* the socket is watched for */
 	bool keep_alive;
 	bool timer_wait; /* the timer is the handler's wait deadline */
 	bool in_request; /* inside the handler's request() */
