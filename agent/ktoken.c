@@ -46,7 +46,7 @@ struct kt_slot {
 struct ktoken {
 	struct loop *loop;
 	struct kube_config cfg;
-	const char *const *authz;
+	const char *authz; /* "Bearer ...", rewritten in place on rotation */
 	struct hclient hc;
 	struct tls_conn tls;
 	struct loop_timer kick;
@@ -391,11 +391,12 @@ kt_next(struct ktoken *k)
 			g = &k->gets[i];
 	if (g == NULL)
 		return;
-	if (*k->authz == NULL || **k->authz == '\0') {
+	if (k->authz == NULL || strncmp(k->authz, "Bearer ", 7) != 0 ||
+	    k->authz[7] == '\0') {
 		kt_settle(k, g, KTOKEN_E_AUTH, 0, -1);
 		return;
 	}
-	n = ktoken_request(k->req, sizeof(k->req), k->cfg.hostport, *k->authz,
+	n = ktoken_request(k->req, sizeof(k->req), k->cfg.hostport, k->authz,
 	    g->ns, g->sa, g->pod, g->uid, g->aud, LIM_KTOKEN_EXPIRATION_S);
 	k->blen = 0;
 	k->body_over = false;
@@ -524,7 +525,7 @@ ktoken_pod_gone(struct ktoken *k, const char *uid)
 
 struct ktoken *
 ktoken_new(struct loop *l, const struct kube_config *cfg,
-    const struct pem_anchors *anchors, const char *const *authz)
+    const struct pem_anchors *anchors, const char *authz)
 {
 	struct ktoken *k;
 	unsigned i;

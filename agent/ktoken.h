@@ -52,12 +52,13 @@ struct ktoken;
 
 /*
  * Makes the client for the API server of cfg (copied), trusting anchors
- * (which must outlive it), authenticating with *authz ("Bearer ..."; the
- * pointer is read at each request, so the caller may rotate the token).
+ * (which must outlive it), authenticating with authz ("Bearer ...", read
+ * at each request: the caller may rewrite it in place when the token
+ * rotates; kube_authz() gives the watch's).
  * The one allocation, at start.  NULL with errno when out of memory.
  */
 struct ktoken *ktoken_new(struct loop *, const struct kube_config *cfg,
-    const struct pem_anchors *anchors, const char *const *authz);
+    const struct pem_anchors *anchors, const char *authz);
 
 /* Closes the connection, wipes every token and frees; NULL is fine. */
 void ktoken_free(struct ktoken *);

@@ -875,6 +875,12 @@ kube_stats(const struct kube *k)
 }
 
 const char *
+kube_authz(const struct kube *k)
+{
+	return k->authz;
+}
+
+const char *
 kube_rv(const struct kube *k)
 {
 	return k->rv;

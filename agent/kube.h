@@ -89,6 +89,13 @@ enum kube_state kube_state(const struct kube *);
 const struct kube_stats *kube_stats(const struct kube *);
 const char *kube_rv(const struct kube *);
 
+/*
+ * "Bearer <token>": the service-account token the watch authenticates
+ * with, rewritten in place when the token file rotates ("" before the
+ * first read).  Valid as long as the kube; for the TokenRequest client.
+ */
+const char *kube_authz(const struct kube *);
+
 /* The list query, for tests: "/api/v1/pods?fieldSelector=..." */
 int kube_list_target(
     char *dst, size_t len, const char *node, unsigned limit, const char *cont);

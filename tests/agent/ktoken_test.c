@@ -266,7 +266,6 @@ live(int argc, char **argv)
 {
 	static struct pem_anchors anchors;
 	static struct kube_config kc;
-	static const char *authz;
 	static char bearer[256];
 	char err[256];
 	FILE *f;
@@ -287,9 +286,8 @@ live(int argc, char **argv)
 		return 2;
 	fclose(f);
 	bearer[strcspn(bearer, "\n")] = '\0';
-	authz = bearer;
 	lp = loop_new(64, 64);
-	kt = ktoken_new(lp, &kc, &anchors, &authz);
+	kt = ktoken_new(lp, &kc, &anchors, bearer);
 	if (lp == NULL || kt == NULL)
 		return 2;
 	test(t_live_mint, "live: minted, cached, wiped when the pod goes");
