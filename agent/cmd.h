@@ -30,4 +30,10 @@ int cmd_run(int argc, char **argv);
 /* podid rules install|status|remove: agent/cmd_rules.c */
 int cmd_rules(int argc, char **argv);
 
+/*
+ * podid selftest: selftest/cmd.c (a layer above agent/: declared here so
+ * main.c needs no include from it).  Exit 0 when no check fails.
+ */
+int cmd_selftest(int argc, char **argv);
+
 #endif

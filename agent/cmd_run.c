@@ -6,6 +6,7 @@
  * SIGHUP reloads the policy (a broken one never replaces a working one).
  */
 #include <arpa/inet.h>
+#include <bearssl.h>
 #include <errno.h>
 #include <getopt.h>
 #include <ifaddrs.h>
@@ -13,6 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "agent/cmd.h"
 #include "agent/imds.h"
@@ -21,8 +24,10 @@
 #include "agent/limits.h"
 #include "agent/keeper.h"
 #include "agent/log.h"
+#include "agent/ops.h"
 #include "agent/priv.h"
 #include "agent/server.h"
+#include "agent/sources.h"
 
 static const char run_usage[] =
     "usage: podid run --policy FILE [--listen ADDR:PORT] [--imds-endpoint "
@@ -33,6 +38,7 @@ static const char run_usage[] =
     "                 [--log-level LEVEL] [--log-format json|text]\n"
     "                 [--user UID] [--group GID] [--seccomp on|off]\n"
     "                 [--rules keep|install|off] [--node-ip IP]\n"
+    "                 [--ops-listen ADDR:PORT|off]\n"
     "\n"
     "Runs the node agent: answers pods' IMDS token requests (reached through\n"
     "the DNAT rule) for the identities --policy grants them. Defaults:\n"
@@ -43,7 +49,9 @@ static const char run_usage[] =
     "--rules keep (the default as root) installs the interception rules\n"
     "(DNAT of 169.254.169.254:80 to --node-ip, default --listen's address)\n"
     "and keeps them in place from a helper holding CAP_NET_ADMIN alone;\n"
-    "install only installs them; off leaves them to `podid rules install`.\n";
+    "install only installs them; off leaves them to `podid rules install`.\n"
+    "--ops-listen (default 127.0.0.1:2580) serves /healthz, /readyz,\n"
+    "/metrics, and to loopback peers only /status for `podid selftest`.\n";
 
 struct run_opts {
 	const char *policy, *listen, *imds, *api, *token, *ca, *node;
@@ -55,6 +63,7 @@ struct run_opts {
 	uid_t uid;
 	gid_t gid;
 	const char *rules;      /* keep, install or off */
+	const char *ops_listen; /* the ops listener; NULL: off */
 	struct in_addr node_ip; /* the DNAT target; 0: --listen's */
 };
 
@@ -72,8 +81,11 @@ struct run {
 	struct server *srv;
 	struct pem_anchors anchors;
 	struct keeper keeper;
-	uint64_t rules_restored;
 	char ready_detail[256];
+	struct ops *ops;
+	struct sources src; /* what /status, /metrics and selftest show */
+	struct src_policy spol;
+	struct src_rules srules;
 };
 
 static int
@@ -173,6 +185,7 @@ run_parse(int argc, char **argv, struct run_opts *o)
 	    {"seccomp", required_argument, NULL, 's'},
 	    {"rules", required_argument, NULL, 'r'},
 	    {"node-ip", required_argument, NULL, 'N'},
+	    {"ops-listen", required_argument, NULL, 'O'},
 	    {NULL, 0, NULL, 0},
 	};
 	int ch, lvl;
@@ -189,6 +202,7 @@ run_parse(int argc, char **argv, struct run_opts *o)
 	o->gid = PRIV_NOBODY;
 	o->seccomp = !RUN_SANITIZED;
 	o->rules = geteuid() == 0 ? "keep" : "off";
+	o->ops_listen = "127.0.0.1:2580";
 	optind = 1;
 	while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (ch) {
@@ -259,6 +273,10 @@ run_parse(int argc, char **argv, struct run_opts *o)
 			if (inet_pton(AF_INET, optarg, &o->node_ip) != 1)
 				return -1;
 			break;
+		case 'O':
+			o->ops_listen =
+			    strcmp(optarg, "off") == 0 ? NULL : optarg;
+			break;
 		default:
 			return -1;
 		}
@@ -283,9 +301,67 @@ run_log_diags(const struct pol_slot *s)
 		    s->diags.v[i].msg);
 }
 
+/* A failed attempt, for /readyz, /status and selftest. */
+static void
+run_note_failure(struct run *r, const struct pol_slot *s)
+{
+	struct src_policy *sp = &r->spol;
+	const struct dsl_diag *d = NULL;
+	uint32_t i;
+	int n;
+
+	for (i = 0; i < s->diags.n && d == NULL; i++)
+		if (s->diags.v[i].sev == DSL_ERROR)
+			d = &s->diags.v[i];
+	if (r->running >= 0)
+		sp->reloads_failed++;
+	sp->last_failed = true;
+	sp->last_errors = s->diags.errors;
+	/* A long message is cut: the log has it whole. */
+	if (d == NULL)
+		n = snprintf(sp->last_error, sizeof(sp->last_error),
+		    "%s: error: does not load", s->file.name);
+	else if (d->pos.line == 0) /* about the whole file */
+		n = snprintf(sp->last_error, sizeof(sp->last_error),
+		    "%s: error: %s", s->file.name, d->msg);
+	else
+		n = snprintf(sp->last_error, sizeof(sp->last_error),
+		    "%s:%u:%u: error: %s", s->file.name, d->pos.line,
+		    d->pos.col, d->msg);
+	if (n < 0)
+		sp->last_error[0] = '\0';
+}
+
+/* A good load: its bytes' SHA-256 (before the text goes) and the time. */
+static void
+run_note_loaded(struct run *r, const struct pol_slot *s)
+{
+	static const char hex[] = "0123456789abcdef";
+	struct src_policy *sp = &r->spol;
+	br_sha256_context ctx;
+	unsigned char d[32];
+	size_t i;
+
+	br_sha256_init(&ctx);
+	br_sha256_update(&ctx, s->src, s->file.len);
+	br_sha256_out(&ctx, d);
+	for (i = 0; i < sizeof(d); i++) {
+		sp->sha256[2 * i] = hex[d[i] >> 4];
+		sp->sha256[2 * i + 1] = hex[d[i] & 15];
+	}
+	sp->sha256[64] = '\0';
+	if (r->running >= 0)
+		sp->reloads_ok++;
+	sp->loaded_at = sp->attempt_at;
+	sp->last_failed = false;
+	sp->last_errors = 0;
+	sp->last_error[0] = '\0';
+}
+
 /*
  * Loads the policy into the spare slot; on success it becomes the running
- * one and the cache and tokens follow it.  On failure nothing changes.
+ * one and the cache and tokens follow it.  On failure nothing changes but
+ * the record of the attempt (r->spol).
  */
 static int
 run_load_policy(struct run *r)
@@ -294,7 +370,9 @@ run_load_policy(struct run *r)
 	int spare = r->running == 0 ? 1 : 0;
 	struct pol_slot *s = &r->slots[spare];
 
+	r->spol.attempt_at = (int64_t)time(NULL);
 	if (pol_slot_load(s, r->o.policy, &opt, false) != 0) {
+		run_note_failure(r, s);
 		run_log_diags(s);
 		snprintf(r->ready_detail, sizeof(r->ready_detail),
 		    "the policy on disk does not load (%u errors); the running "
@@ -306,6 +384,7 @@ run_load_policy(struct run *r)
 		return -1;
 	}
 	run_log_diags(s); /* warnings */
+	run_note_loaded(r, s);
 	pol_slot_release_scratch(s);
 	r->policy = &s->pol;
 	r->running = spare;
@@ -424,10 +503,10 @@ run_keeper_io(struct loop *l, int fd, uint32_t revents, void *arg)
 		for (line = strtok_r(buf, "\n", &save); line != NULL;
 		     line = strtok_r(NULL, "\n", &save)) {
 			if (strncmp(line, "restored", 8) == 0) {
-				r->rules_restored++;
+				r->srules.restored++;
 				log_warnx("rules: %s (restorations: %llu)",
 				    line,
-				    (unsigned long long)r->rules_restored);
+				    (unsigned long long)r->srules.restored);
 			} else
 				log_info("rules: keeper %s", line);
 		}
@@ -437,6 +516,7 @@ run_keeper_io(struct loop *l, int fd, uint32_t revents, void *arg)
 		loop_del(l, fd);
 		close(fd);
 		r->keeper.fd = -1;
+		r->srules.keeper_alive = false;
 	}
 }
 
@@ -467,6 +547,8 @@ run_rules(struct run *r, const struct sockaddr_storage *listen)
 		return CMD_CONFIG;
 	}
 	rules_spec_init(&spec, ip, ntohs(s4->sin_port));
+	inet_ntop(AF_INET, &ip, r->srules.node_ip, sizeof(r->srules.node_ip));
+	r->srules.port = ntohs(s4->sin_port);
 	if ((installed = rules_install(&spec)) < 0) {
 		log_warnx("run: installing the interception rules: %s",
 		    rules_strerror(installed));
@@ -484,6 +566,7 @@ run_rules(struct run *r, const struct sockaddr_storage *listen)
 		log_warn("run: starting the rules keeper");
 		return CMD_FAIL;
 	}
+	r->srules.keeper_alive = strcmp(r->o.rules, "keep") == 0;
 	return CMD_OK;
 }
 
@@ -508,12 +591,55 @@ run_drop(struct run *r)
 	return CMD_OK;
 }
 
+/*
+ * What the operator-facing outputs read (agent/sources.h), then the ops
+ * listener, bound before privileges go like the pods' one.
+ */
+static int
+run_ops(struct run *r)
+{
+	struct sources *src = &r->src;
+	struct ops_config oc;
+
+	src->loop = r->loop;
+	src->srv = r->srv;
+	src->imds = r->imds;
+	src->kube = r->kube;
+	src->cache = r->cache;
+	src->tokens = r->tokens;
+	src->imdsc = r->imdsc;
+	src->policy = &r->policy;
+	src->pol = &r->spol;
+	src->rules = &r->srules;
+	src->imds_endpoint = r->o.imds;
+	src->max_pods = r->o.max_pods;
+	src->started_at = (int64_t)time(NULL);
+	src->uid = r->o.uid;
+	src->gid = r->o.gid;
+	if (r->o.ops_listen == NULL)
+		return CMD_OK;
+	memset(&oc, 0, sizeof(oc));
+	if (server_parse_addr(r->o.ops_listen, &oc.listen, &oc.listen_len) ==
+	    -1) {
+		log_warnx("run: bad --ops-listen %s", r->o.ops_listen);
+		return CMD_CONFIG;
+	}
+	oc.src = src;
+	oc.pid = getpid();
+	if ((r->ops = ops_new(r->loop, &oc)) == NULL) {
+		log_warn("run: ops listener on %s", r->o.ops_listen);
+		return CMD_FAIL;
+	}
+	return CMD_OK;
+}
+
 static void
 run_teardown(struct run *r)
 {
 	if (r->keeper.fd >= 0 && r->loop != NULL)
 		loop_del(r->loop, r->keeper.fd);
 	keeper_stop(&r->keeper); /* the rules stay: podid fails closed */
+	ops_free(r->ops);        /* cancels its token waits: before the cache */
 	server_free(r->srv);
 	imds_free(r->imds);
 	tokcache_free(r->tokens); /* cancels through the fetchers: first */
@@ -552,6 +678,8 @@ cmd_run(int argc, char **argv)
 	}
 	r.running = -1;
 	r.keeper.fd = -1;
+	r.spol.file = r.o.policy;
+	r.srules.mode = r.o.rules;
 	if (cmd_policy_slot_new(&r.slots[0]) == -1 ||
 	    cmd_policy_slot_new(&r.slots[1]) == -1)
 		fatal("run: policy memory");
@@ -570,7 +698,8 @@ cmd_run(int argc, char **argv)
 			return rc;
 		}
 	}
-	if ((rc = run_setup(&r, &kc)) != CMD_OK) {
+	if ((rc = run_setup(&r, &kc)) != CMD_OK ||
+	    (rc = run_ops(&r)) != CMD_OK) {
 		if (rc == CMD_FAIL)
 			log_warn("run: start-up");
 		run_teardown(&r);
@@ -578,7 +707,8 @@ cmd_run(int argc, char **argv)
 	}
 	if (r.keeper.fd >= 0)
 		loop_add(r.loop, r.keeper.fd, LOOP_READ, run_keeper_io, &r);
-	log_info("run: listening on %s for node %s", r.o.listen, kc.node);
+	log_info("run: listening on %s for node %s (ops: %s)", r.o.listen,
+	    kc.node, r.o.ops_listen ? r.o.ops_listen : "off");
 	if ((rc = run_drop(&r)) != CMD_OK) {
 		run_teardown(&r);
 		return rc;

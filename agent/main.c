@@ -3,6 +3,8 @@
  *	podid policy check|explain|fmt ...	the policy language, offline
  *	podid pods [--watch] ...		the node's pods, from the API server
  *	podid run --policy FILE ...		the node agent
+ *	podid rules install|status|remove	the interception rules
+ *	podid selftest [--pod NS/NAME] ...	the running agent, checked
  * Each subcommand lives in agent/cmd_<name>.c and returns the exit status.
  */
 #include <errno.h>
@@ -23,6 +25,7 @@ static const struct main_cmd main_cmds[] = {
     {"policy", cmd_policy, "check, explain or format policy files"},
     {"pods", cmd_pods, "this node's pods and what the policy grants each"},
     {"rules", cmd_rules, "install, check or remove the interception rules"},
+    {"selftest", cmd_selftest, "check the running agent from beside it"},
 };
 
 static void
