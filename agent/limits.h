@@ -279,6 +279,7 @@
 /* ---- dns and resolv (agent/dns.c, agent/resolv.c) ---- */
 #define LIM_DNS_POINTER_JUMPS 32u /* compression pointers in one name */
 #define LIM_DNS_CNAME_HOPS    8u  /* CNAMEs followed inside one answer */
+#define LIM_DNS_UDP_BYTES     512u /* UDP answer without EDNS (RFC 1035) */
 #define LIM_DNS_QUERY_BYTES   288u /* one query: 12 + 255 + 4 fits */
 #define LIM_RESOLV_NAME_BYTES 253u /* a name, text, no trailing dot */
 #define LIM_RESOLV_CACHE_SLOTS                                                 \
@@ -323,5 +324,17 @@
 	(LIM_KUBE_TOKEN_BYTES + 2048u) /* one request, our bearer included */
 #define LIM_KTOKEN_JSON_TOKENS 128u /* JSON tokens of one answer */
 /* ---- end ktoken ---- */
+
+/* ---- pwatch (agent/pwatch.c): noticing policy file changes ---- */
+#define LIM_PWATCH_SETTLE_MS                                                   \
+	50u /* ms from a directory event to the fingerprint compare */
+#define LIM_PWATCH_CHECK_MS                                                    \
+	60000u /* ms between periodic checks (safety net for inotify) */
+#define LIM_PWATCH_PATH_BYTES                                                  \
+	4096u /* the policy path, NUL included (PATH_MAX) */
+#define LIM_PWATCH_READ_BYTES 4096u /* one read(2) of inotify events */
+#define LIM_PWATCH_READS                                                       \
+	16u /* reads per wake-up; the rest next iteration */
+/* ---- end pwatch ---- */
 
 #endif
