@@ -64,10 +64,24 @@ $(LIB): $(LIB_OBJ)
 $(O)/podid: $(O)/agent/main.o $(LIB)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 
-static: $(O)/podid-static
-$(O)/podid-static: $(O)/agent/main.o $(LIB)
-	$(CC) -static -s $(OPT) -o $@ $^ $(LIBS)
-	@ls -l $@
+# `make static`: the shipped podid, static with musl (musl-tools), Debian's
+# libbearssl.a and libcap-ng.a, stripped.  Objects apart in $(O)/musl;
+# deploy/static/ has its header folder and the glibc symbols those use.
+# -Os inlines more than -O2, and gcc then takes the deliberate truncations
+# of snprintf into fixed error slots (agent/cmd_run.c) for mistakes.
+MUSL_CC   ?= musl-gcc
+MUSL_O     = $(O)/musl
+MUSL_OPT  ?= -Os -ffunction-sections -fdata-sections -Wno-format-truncation
+MUSL_LIBS  = $(foreach l,bearssl cap-ng,$(shell gcc -print-file-name=lib$(l).a))
+MUSL_OBJ   = $(MUSL_O)/agent/main.o $(MUSL_O)/deploy/static/glibc_compat.o
+static:
+	@sh deploy/static/include.sh $(MUSL_O)/include
+	@$(MAKE) --no-print-directory O=$(MUSL_O) CC="$(MUSL_CC)" OPT="$(MUSL_OPT)" \
+	    EXTRA= CFLAGS="-isystem $(MUSL_O)/include \
+	    -include deploy/static/musl_compat.h" $(MUSL_OBJ) $(MUSL_O)/libpodid.a
+	$(MUSL_CC) -static -s -Wl,--gc-sections $(MUSL_OPT) -o $(O)/podid-static \
+	    $(MUSL_OBJ) $(MUSL_O)/libpodid.a $(MUSL_LIBS)
+	@ls -l $(O)/podid-static
 
 # Unit tests: tests/<layer>/<name>_test.c, each its own binary.
 $(O)/tests/%: $(O)/tests/%.o $(LIB)

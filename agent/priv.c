@@ -471,6 +471,10 @@ static const struct priv_rule priv_allow[] = {
     PRIV_ALLOW(connect),
     /* policy reloads, the rotated API token: files are only read */
     PRIV_ALLOW_NONE_OF(openat, 2, PRIV_O_WRITE),
+#ifdef __NR_open
+    PRIV_ALLOW_NONE_OF(open, 1, PRIV_O_WRITE), /* musl's open(), fopen() */
+#endif
+    PRIV_ALLOW_EQ(fcntl, 1, F_SETFD), /* musl's O_CLOEXEC, old kernels */
     PRIV_ALLOW(fstat),
 #ifdef __NR_newfstatat
     PRIV_ALLOW(newfstatat), /* glibc's fstat() */

@@ -5,8 +5,9 @@
 set -eu
 # python3-yaml, man-db: tests/deploy (manifests, man pages); test tools only.
 # prometheus: its promtool lints /metrics (tests/e2e/metrics_test.py).
+# musl-tools: musl-gcc, for make static (the shipped binary).
 pkgs="make gcc clang libclang-rt-14-dev re2c libbearssl-dev libjsmn-dev
- libcap-ng-dev iptables nftables conntrack iproute2 curl openssl python3 nodejs
+ libcap-ng-dev musl-tools iptables nftables conntrack iproute2 curl openssl python3 nodejs
  wrk nginx-light valgrind cppcheck clang-tidy clang-format python3-yaml man-db
  prometheus"
 missing=""
