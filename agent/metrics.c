@@ -21,9 +21,10 @@
 #include "agent/imdsc.h"
 #include "agent/metrics_int.h"
 
-/* The build may say which podid this is: EXTRA=-DPODID_VERSION='"1.2.3"'. */
+/* The build may say which podid this is (-DPODID_VERSION='"1.2.3"'); the
+ * default is agent/ops.h's, so /metrics and /status agree either way. */
 #ifndef PODID_VERSION
-#define PODID_VERSION "dev"
+#define PODID_VERSION "0.7-dev"
 #endif
 
 #define MT_COUNTER   "counter"
