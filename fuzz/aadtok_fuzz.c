@@ -1,0 +1,153 @@
+/*
+ * agent/aad.c: aad_decode and aad_decode_error (Azure AD's token and
+ * error bodies) on arbitrary bytes.  Invariants: the result is 0 or a
+ * named error; a refused body leaves the token all zero (wiped) and the
+ * error zeroed; an accepted token has 1..LIM bytes of the allowed
+ * characters, an empty resource and client_id (the client echoes the
+ * pod's), a non-empty token_type without control characters, times >= 0
+ * and issued_at = now; the decode is deterministic; and the token written
+ * back as JSON (times as numbers) decodes to the same fields.  An accepted
+ * error has a code of [A-Za-z0-9_.-], a one-line description without
+ * control characters within its limit, and a correlation id of the same
+ * characters as the code.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent/aad.h"
+#include "agent/log.h"
+
+#define FUZZ_NOW 1700000000
+#define FUZZ_CODE_CHARS                                                        \
+	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-"
+
+#define fuzz_assert(c)                                                         \
+	do {                                                                   \
+		if (!(c)) {                                                    \
+			fprintf(                                               \
+			    stderr, "%s:%d: %s\n", __FILE__, __LINE__, #c);    \
+			abort();                                               \
+		}                                                              \
+	} while (0)
+
+int LLVMFuzzerTestOneInput(const uint8_t *, size_t);
+
+static struct tok_token tok, again;
+static struct aad_error eb, eb2;
+static char json[LIM_TOK_TOKEN_BYTES + 256];
+
+static bool
+fuzz_zero(const void *p, size_t n)
+{
+	const unsigned char *b = p;
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (b[i] != 0)
+			return false;
+	return true;
+}
+
+/* A NUL-terminated field of its array, without control characters. */
+static void
+fuzz_field(const char *s, size_t cap)
+{
+	size_t n = strnlen(s, cap), i;
+
+	fuzz_assert(n < cap);
+	for (i = 0; i < n; i++)
+		fuzz_assert((unsigned char)s[i] >= 0x20 && s[i] != 0x7f);
+}
+
+static void
+fuzz_token_ok(const struct tok_token *t)
+{
+	size_t i;
+
+	fuzz_assert(t->access_len >= 1 && t->access_len <= LIM_TOK_TOKEN_BYTES);
+	fuzz_assert(strlen(t->access_token) == t->access_len);
+	for (i = 0; i < t->access_len; i++)
+		fuzz_assert(t->access_token[i] > 0x20 &&
+		    t->access_token[i] < 0x7f && t->access_token[i] != '"' &&
+		    t->access_token[i] != '\\');
+	fuzz_assert(t->resource[0] == '\0' && t->client_id[0] == '\0');
+	fuzz_field(t->token_type, sizeof(t->token_type));
+	fuzz_assert(t->token_type[0] != '\0');
+	fuzz_assert(t->expires_on >= 0 && t->not_before >= 0);
+	fuzz_assert(t->issued_at == FUZZ_NOW);
+}
+
+/* Writes t back as a v1-like body with absolute times: the same token. */
+static void
+fuzz_round_trip(const struct tok_token *t)
+{
+	char y[6 * 16 + 1];
+	int n;
+
+	log_json_escape(y, sizeof(y), t->token_type, strlen(t->token_type));
+	n = snprintf(json, sizeof(json),
+	    "{\"access_token\":\"%s\",\"expires_on\":%lld,\"not_before\":"
+	    "\"%lld\",\"token_type\":\"%s\"}",
+	    t->access_token, (long long)t->expires_on, (long long)t->not_before,
+	    y);
+	fuzz_assert(n > 0 && (size_t)n < sizeof(json));
+	fuzz_assert(aad_decode(json, (size_t)n, FUZZ_NOW, &again) == 0);
+	fuzz_assert(again.access_len == t->access_len &&
+	    strcmp(again.access_token, t->access_token) == 0);
+	fuzz_assert(again.expires_on == t->expires_on &&
+	    again.not_before == t->not_before);
+	fuzz_assert(strcmp(again.token_type, t->token_type) == 0);
+}
+
+static void
+fuzz_error_body(const char *buf, size_t size)
+{
+	size_t n;
+	int r = aad_decode_error(buf, size, &eb);
+
+	fuzz_assert(r == 0 || (r < 0 && r >= AAD_E_LAST));
+	if (r != 0) {
+		fuzz_assert(fuzz_zero(&eb, sizeof(eb)));
+		return;
+	}
+	n = strnlen(eb.error, sizeof(eb.error));
+	fuzz_assert(n >= 1 && n < sizeof(eb.error));
+	fuzz_assert(strspn(eb.error, FUZZ_CODE_CHARS) == n);
+	fuzz_field(eb.desc, sizeof(eb.desc));
+	fuzz_assert(strlen(eb.desc) <= LIM_AAD_ERROR_DESC_BYTES);
+	n = strnlen(eb.correlation, sizeof(eb.correlation));
+	fuzz_assert(n < sizeof(eb.correlation));
+	fuzz_assert(strspn(eb.correlation, FUZZ_CODE_CHARS) == n);
+	fuzz_assert(aad_decode_error(buf, size, &eb2) == 0);
+	fuzz_assert(memcmp(&eb, &eb2, sizeof(eb)) == 0);
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	char *buf;
+	int r;
+
+	/* An exact-size copy, so an over-read hits the sanitizer. */
+	if ((buf = malloc(size ? size : 1)) == NULL)
+		abort();
+	memcpy(buf, data, size);
+	memset(&tok, 0x5a, sizeof(tok));
+	r = aad_decode(buf, size, FUZZ_NOW, &tok);
+	fuzz_assert(r == 0 || (r < 0 && r >= AAD_E_LAST));
+	fuzz_assert(
+	    strcmp(aad_strerror(r), "unknown aad error") != 0 || r == 0);
+	if (r != 0)
+		fuzz_assert(fuzz_zero(&tok, sizeof(tok)));
+	else {
+		fuzz_token_ok(&tok);
+		fuzz_assert(aad_decode(buf, size, FUZZ_NOW, &again) == 0);
+		fuzz_assert(memcmp(&tok, &again, sizeof(tok)) == 0);
+		fuzz_round_trip(&tok);
+	}
+	fuzz_error_body(buf, size);
+	free(buf);
+	return 0;
+}
