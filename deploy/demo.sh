@@ -2,7 +2,8 @@
 # The local demo: the policy language offline (every example checked, a
 # few pods explained, one file formatted), then the whole flow on this
 # machine as root: node and pod network namespaces, the fakes, podid run,
-# a pod fetching its token with curl (deploy/demo_node.py).
+# a pod fetching its token with curl (deploy/demo_node.py), then
+# `podid selftest` beside the agent (deploy/demo_selftest.py).
 set -eu
 O=${O:-build}
 podid=$O/podid
@@ -43,7 +44,7 @@ echo "--- formatted:"
 $podid policy fmt "$tmp"
 
 if [ "$(id -u)" -eq 0 ]; then
-	python3 deploy/demo_node.py
+	python3 deploy/demo_selftest.py
 else
 	echo "(the live part of the demo needs root: network namespaces)"
 fi
