@@ -325,6 +325,7 @@ static const unsigned char json_sclass[256] = {
 /* An open container: its token and, for an object, its latest key. */
 struct json_frame {
 	int tok, key;
+	int count; /* members or elements so far */
 	bool object;
 };
 
@@ -359,23 +360,31 @@ json_peek(struct json_p *p)
 /*
  * Index of the first byte at or after i (i <= n) in s[0..n) that is not a
  * plain string byte (printable ASCII other than '"' and '\\').  Eight bytes
- * at a time while eight remain: a word is plain when no byte is a quote or
- * a backslash, below 0x20 or above 0x7f (the classic "has zero byte" and
- * "has byte less than" tests); then byte by byte.  Reads stay inside s.
+ * at a time while eight remain: the classic "has zero byte" and "has byte
+ * less than" tests flag a quote, a backslash, a byte below 0x20 and (the
+ * high bits) one above 0x7f.  A flag can be wrong only above a right one,
+ * so on a little-endian machine the lowest flag is the answer; elsewhere
+ * the bytes of a flagged word are looked at one by one.  Reads stay in s.
  */
 static inline size_t
 json_plain_run(const unsigned char *s, size_t i, size_t n)
 {
-	uint64_t x, q, b;
+	uint64_t x, q, b, m;
 
 	for (; n - i >= 8; i += 8) {
 		memcpy(&x, s + i, 8);
 		q = x ^ (JSON_ONES * '"');
 		b = x ^ (JSON_ONES * '\\');
-		if ((((q - JSON_ONES) & ~q) | ((b - JSON_ONES) & ~b) |
+		m = (((q - JSON_ONES) & ~q) | ((b - JSON_ONES) & ~b) |
 		        ((x - JSON_ONES * 0x20) & ~x) | x) &
-		    JSON_HIGHS)
+		    JSON_HIGHS;
+		if (m != 0) {
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+			return i + (size_t)__builtin_ctzll(m) / 8;
+#else
 			break;
+#endif
+		}
 	}
 	while (i < n && json_sclass[s[i]] == JSC_PLAIN)
 		i++;
@@ -383,7 +392,7 @@ json_plain_run(const unsigned char *s, size_t i, size_t n)
 }
 
 /* A new token of type at start; its index or JSON_E_NOMEM. */
-static int
+static inline int
 json_tok_new(struct json_p *p, int type, size_t start)
 {
 	struct json_tok *t;
@@ -452,7 +461,7 @@ json_esc_chk(const char *p, size_t n)
  * The string whose opening quote is at p->pos: checks it, adds its token
  * and moves past the closing quote.  Returns the token or an error.
  */
-static int
+static inline int
 json_string(struct json_p *p)
 {
 	const unsigned char *s = (const unsigned char *)p->buf;
@@ -498,7 +507,7 @@ json_prim_end(char ch)
  * literal or number starts with): runs to a delimiter, then must be a
  * literal or a number.  Returns the token or an error.
  */
-static int
+static inline int
 json_prim(struct json_p *p)
 {
 	size_t i, start = p->pos;
@@ -524,7 +533,7 @@ json_prim(struct json_p *p)
 }
 
 /* Opens the object or array at p->pos. */
-static int
+static inline int
 json_open(struct json_p *p, bool object)
 {
 	struct json_frame *f;
@@ -538,6 +547,7 @@ json_open(struct json_p *p, bool object)
 	f = &p->frame[p->depth++];
 	f->tok = tok;
 	f->key = -1;
+	f->count = 0;
 	f->object = object;
 	p->pos++;
 	return JSON_OPENED;
@@ -548,7 +558,7 @@ json_open(struct json_p *p, bool object)
  * (read whole), JSON_OPENED for a container (its contents to come), or an
  * error.
  */
-static int
+static inline int
 json_value(struct json_p *p, int c)
 {
 	int r;
@@ -586,7 +596,7 @@ json_value(struct json_p *p, int c)
  * Starts the next element of the innermost container: counts it and, in
  * an object, reads its key and ':'.  Returns the first byte of the value.
  */
-static int
+static inline int
 json_elem(struct json_p *p)
 {
 	struct json_frame *f = &p->frame[p->depth - 1];
@@ -594,7 +604,7 @@ json_elem(struct json_p *p)
 
 	if ((c = json_peek(p)) < 0)
 		return JSON_E_PARTIAL;
-	p->toks[f->tok].size_++;
+	f->count++;
 	if (!f->object)
 		return c;
 	if (c != '"')
@@ -614,7 +624,7 @@ json_elem(struct json_p *p)
 }
 
 /* Closes the innermost container if c (at p->pos) is its bracket. */
-static int
+static inline int
 json_close(struct json_p *p, int c)
 {
 	struct json_frame *f = &p->frame[p->depth - 1];
@@ -625,6 +635,7 @@ json_close(struct json_p *p, int c)
 	if (f->key >= 0)
 		p->toks[f->key].next_ = p->n;
 	t->end_ = (int)++p->pos;
+	t->size_ = f->count;
 	t->next_ = p->n;
 	p->depth--;
 	return 0;
@@ -635,7 +646,7 @@ json_close(struct json_p *p, int c)
  * ',' to the next value.  Returns that value's first byte, JSON_DONE when
  * the top-level value is complete, or an error.
  */
-static int
+static inline int
 json_after(struct json_p *p)
 {
 	struct json_frame *f;
@@ -789,20 +800,37 @@ json_iter_next(struct json_iter *it, int *key, int *val)
 	return true;
 }
 
+/*
+ * Whether key token t (a string) decodes to key[0..klen).  Escape-free
+ * keys, nearly all of them, are told apart by their length first.
+ */
+static bool
+json_key_is(const struct json_doc *doc, int k, const char *key, size_t klen)
+{
+	const struct json_tok *t = &doc->toks[k];
+
+	if (t->type_ & JSON_ESCAPED)
+		return json_str_eq(doc, k, key);
+	return (size_t)(t->end_ - t->start_) == klen &&
+	    memcmp(doc->buf + t->start_, key, klen) == 0;
+}
+
 int
 json_obj_get(const struct json_doc *doc, int obj, const char *key)
 {
-	struct json_iter it;
-	int k, v, found = JSON_E_NOKEY;
+	size_t klen = strlen(key);
+	int k, left, found = JSON_E_NOKEY;
 
-	if (json_iter_init(&it, doc, obj) < 0 || !it.object)
+	if (json_type(doc, obj) != JSON_OBJECT)
 		return JSON_E_TYPE;
-	while (json_iter_next(&it, &k, &v)) {
-		if (!json_str_eq(doc, k, key))
-			continue;
-		if (found >= 0)
-			return JSON_E_DUPKEY;
-		found = v;
+	/* an object's keys are strings: json_parse saw to it */
+	for (k = obj + 1, left = doc->toks[obj].size_; left > 0; left--) {
+		if (json_key_is(doc, k, key, klen)) {
+			if (found >= 0)
+				return JSON_E_DUPKEY;
+			found = k + 1;
+		}
+		k = doc->toks[k].next_;
 	}
 	return found;
 }
@@ -843,6 +871,15 @@ json_str_unescape(const struct json_doc *doc, int tok, char *dst, size_t dstlen)
 	if (json_type(doc, tok) != JSON_STRING)
 		return JSON_E_TYPE;
 	p = json_slice(doc, tok, &n);
+	if (!(doc->toks[tok].type_ & JSON_ESCAPED)) {
+		if (n >= dstlen) {
+			r = JSON_E_SPACE;
+			goto fail;
+		}
+		memcpy(dst, p, n); /* no NUL: json_parse refused those */
+		dst[n] = '\0';
+		return (int)n;
+	}
 	for (i = 0; i < n; i += (size_t)r) {
 		if ((r = json_unit(p + i, n - i, u, &ulen)) < 0)
 			goto fail;

@@ -572,12 +572,65 @@ t_strerror(void)
 	check_str(json_strerror(0), "no error");
 }
 
+/*
+ * json.c scans strings eight bytes at a time: put each kind of byte that
+ * ends the plain run at every offset of a word, near and at the end of the
+ * input (against the guard page), and check the verdict and the slice.
+ */
+static void
+t_string_offsets(void)
+{
+	static const struct {
+		const char *ins; /* what goes at the offset */
+		int want;        /* > 0: tokens; else the error */
+		size_t len;      /* the string's raw length after the offset */
+	} k[] = {
+	    {"", 2, 0},
+	    {"\\n", 2, 2},
+	    {"\\u00e9", 2, 6},
+	    {"\xc3\xa9", 2, 2},
+	    {"\xf0\x9f\x98\x80", 2, 4},
+	    {"\x7f", 2, 1},
+	    {"\x1f", JSON_E_CTRL, 0},
+	    {"\t", JSON_E_CTRL, 0},
+	    {"\xff", JSON_E_UTF8, 0},
+	    {"\xc3(", JSON_E_UTF8, 0},
+	    {"\\q", JSON_E_SYNTAX, 0},
+	};
+	char in[64], tail[20];
+	struct json_doc doc;
+	const char *p;
+	size_t i, off, t, n, len;
+	int r;
+
+	for (i = 0; i < sizeof(k) / sizeof(*k); i++) {
+		for (off = 0; off < 19; off++) {
+			for (t = 0; t < 12;
+			     t += 11) { /* plain bytes after it */
+				memset(tail, 'z', t);
+				tail[t] = '\0';
+				n = (size_t)snprintf(in, sizeof(in),
+				    "[\"%.*s%s%s\"]", (int)off,
+				    "abcdefghijklmnopqrs", k[i].ins, tail);
+				r = parse_n(&doc, in, n);
+				check_int(r, k[i].want);
+				if (r != 2)
+					continue;
+				p = json_slice(&doc, 1, &len);
+				check(p == doc.buf + 2);
+				check_int(len, off + k[i].len + t);
+			}
+		}
+	}
+}
+
 int
 main(void)
 {
 	test(t_y_cases, "y_ cases parse");
 	test(t_n_cases, "n_ cases are refused with their error");
 	test(t_prefixes, "every prefix refused, no over-read");
+	test(t_string_offsets, "string bytes at every offset of a word");
 	test(t_types_and_slices, "types, slices, accessors");
 	test(t_obj_get, "obj_get: decoded keys, duplicates, absent");
 	test(t_iter, "iteration over objects and arrays");
