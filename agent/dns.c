@@ -196,7 +196,7 @@ dns_negative(const uint8_t *msg, size_t len, size_t off, unsigned an,
 	struct dns_rr rr;
 	size_t slen, p;
 	uint32_t min;
-	int r;
+	int r, k;
 
 	if ((r = dns_rr_skip(msg, len, &off, an)) < 0)
 		return r;
@@ -207,11 +207,11 @@ dns_negative(const uint8_t *msg, size_t len, size_t off, unsigned an,
 		    info->has_ttl)
 			continue;
 		p = rr.rdoff;
-		if (dns_name_read(
-		        msg, rr.rdoff + rr.rdlen, &p, scratch, &slen) < 0 ||
-		    dns_name_read(
-		        msg, rr.rdoff + rr.rdlen, &p, scratch, &slen) < 0 ||
-		    rr.rdoff + rr.rdlen - p != 20)
+		for (k = 0; k < 2; k++) /* MNAME, RNAME */
+			if (dns_name_read(msg, rr.rdoff + rr.rdlen, &p, scratch,
+			        &slen) < 0)
+				return DNS_E_FORMAT;
+		if (rr.rdoff + rr.rdlen - p != 20)
 			return DNS_E_FORMAT;
 		min = dns_get32(msg + p + 16);
 		info->ttl = rr.ttl < min ? rr.ttl : min;

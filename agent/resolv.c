@@ -932,7 +932,10 @@ resolv_free(struct resolv *r)
 
 	if (r == NULL)
 		return;
-	for (i = 0; r->rqs != NULL && i < r->cfg.max_pending; i++) {
+	/* slots are set up only once every table was allocated */
+	for (i = 0;
+	     r->rqs != NULL && r->rqs[0].r != NULL && i < r->cfg.max_pending;
+	     i++) {
 		rq_close(&r->rqs[i]);
 		loop_timer_cancel(r->loop, &r->rqs[i].timer);
 	}
