@@ -279,7 +279,6 @@
 /* ---- dns and resolv (agent/dns.c, agent/resolv.c) ---- */
 #define LIM_DNS_POINTER_JUMPS 32u /* compression pointers in one name */
 #define LIM_DNS_CNAME_HOPS    8u  /* CNAMEs followed inside one answer */
-#define LIM_DNS_UDP_BYTES     512u /* UDP answer without EDNS (RFC 1035) */
 #define LIM_DNS_QUERY_BYTES   288u /* one query: 12 + 255 + 4 fits */
 #define LIM_RESOLV_NAME_BYTES 253u /* a name, text, no trailing dot */
 #define LIM_RESOLV_CACHE_SLOTS                                                 \
