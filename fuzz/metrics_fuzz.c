@@ -10,6 +10,7 @@
  * exact-size allocation, so a write past it is caught, and so is the
  * copy of the input the stats are read from.
  */
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -75,8 +76,9 @@ fuzz_fill(struct fuzz_in *in, struct metrics_view *v, unsigned sect)
 	fuzz_take(in, &ss, sizeof(ss));
 	fuzz_take(in, &ts, sizeof(ts));
 	fuzz_take(in, &ps, sizeof(ps));
-	fuzz_take(in, &ks, sizeof(ks));
-	ks.synced = ks.synced & 1;
+	/* Its bool is set apart: any other byte in it is not a bool. */
+	fuzz_take(in, &ks, offsetof(struct kube_stats, synced));
+	ks.synced = sect & 0x4000;
 	sp.loaded_at = (int64_t)fuzz_u64(in);
 	sp.reloads_ok = fuzz_u64(in);
 	sp.reloads_failed = fuzz_u64(in);
