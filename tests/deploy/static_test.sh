@@ -67,7 +67,7 @@ for f in $(make -s -n -p O="$SO/musl" 2>/dev/null |
     sed -n 's/^LIB_SRC := //p') agent/main.c deploy/static/glibc_compat.c; do
 	musl-gcc -std=c11 -D_GNU_SOURCE -I. -isystem "$SO/musl/include" \
 	    -include deploy/static/musl_compat.h -M "$f" || echo "/-M failed: $f"
-done 2>&1 | tr ' \\' '\n\n' | grep -E '(\.h|failed:.*)$' | sort -u \
+done 2>&1 | tr -s ' \\\t' '\n' | grep -E '(\.h|failed:.*)$' | sort -u \
     >"$tmp/hdrs"
 # gcc names most system headers by their real paths: the links' targets.
 {
@@ -188,6 +188,7 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
     -subj /CN=podid-static-test -days 1 -keyout "$tmp/ca.key" \
     -out "$root/ca.pem" >/dev/null 2>&1
 chmod 644 "$root/p.pol" "$root/token" "$root/ca.pem"
+# shellcheck disable=SC2016 # $1 is the inner shell's
 unshare -mn sh -c 'ip link set lo up && mount -t proc proc "$1/proc" &&
     exec chroot "$1" /podid run --policy /p.pol --listen 127.0.0.1:2579 \
     --kube-api https://127.0.0.1:1 --kube-token-file /token \
