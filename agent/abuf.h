@@ -35,23 +35,24 @@ abuf_init(struct abuf *b, char *mem, size_t cap)
 	b->over = false;
 }
 
+/* abuf_add's slow path: the n bytes of s that fit, and over set. */
+void abuf_add_cut(struct abuf *b, const void *s, size_t n);
+
 /*
  * Appends n bytes of s (n may be 0, s then may be NULL), or the part of
- * them that fits, setting over.
+ * them that fits, setting over.  Inline so that a constant n (ABUF_LIT)
+ * becomes a few stores rather than a call to memcpy.
  */
 static inline void
 abuf_add(struct abuf *b, const void *s, size_t n)
 {
-	size_t room = b->cap - b->len;
-
-	if (n > room) {
-		n = room;
-		b->over = true;
-	}
-	if (n > 0) {
-		memcpy(b->p + b->len, s, n);
+	if (n <= b->cap - b->len) {
+		if (n > 0)
+			memcpy(b->p + b->len, s, n);
 		b->len += n;
+		return;
 	}
+	abuf_add_cut(b, s, n);
 }
 
 /* Appends a string literal, its length known when compiling. */
@@ -73,6 +74,14 @@ void abuf_str(struct abuf *b, const char *s);
 /* Appends v in decimal ("0", "-12", "18446744073709551615"). */
 void abuf_u64(struct abuf *b, uint64_t v);
 void abuf_i64(struct abuf *b, int64_t v);
+
+/*
+ * Appends src (len bytes) escaped as the inside of a JSON string, as
+ * log_json_escape does: at most max bytes of it, cut before the first
+ * character whose escape would pass them (then cut like any append when
+ * the buffer is fuller).
+ */
+void abuf_json(struct abuf *b, const char *src, size_t len, size_t max);
 
 /*
  * Copies the NUL-terminated src into dst of size dstlen (> 0), cut at

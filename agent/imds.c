@@ -25,6 +25,10 @@
 
 #define JSON_CT "application/json; charset=utf-8"
 
+/* The escaped resource is cut where log_json_escape into a buffer of
+ * LIM_TOK_RESOURCE_BYTES * 2 bytes cut it (a resource of control bytes). */
+#define IMDS_RES_ESC_MAX (LIM_TOK_RESOURCE_BYTES * 2 - 1)
+
 enum sel_kind { SEL_NONE, SEL_CLIENT_ID, SEL_OBJECT_ID, SEL_RESOURCE_ID };
 
 struct imds_proxy {
@@ -230,11 +234,10 @@ imds_audit(struct imds *m, struct srv_conn *c, const char *identity,
     const char *rule, const char *outcome, int status, int64_t expires_on,
     const char *code)
 {
-	char res[LIM_TOK_RESOURCE_BYTES * 2], line[2048];
+	char line[2048];
 	const struct imds_who *e = imds_who(m, c);
 	struct abuf b;
 
-	log_json_escape(res, sizeof(res), c->resource, c->resource_len);
 	/* What snprintf(line, sizeof(line), ...) wrote: cut at 2047 bytes. */
 	abuf_init(&b, line, sizeof(line) - 1);
 	if (c->host)
@@ -253,7 +256,7 @@ imds_audit(struct imds *m, struct srv_conn *c, const char *identity,
 	ABUF_LIT(&b, "\",\"rule\":\"");
 	abuf_str(&b, rule ? rule : "");
 	ABUF_LIT(&b, "\",\"resource\":\"");
-	abuf_str(&b, res);
+	abuf_json(&b, c->resource, c->resource_len, IMDS_RES_ESC_MAX);
 	ABUF_LIT(&b, "\",\"outcome\":\"");
 	abuf_str(&b, outcome);
 	ABUF_LIT(&b, "\",\"status\":");
@@ -279,12 +282,10 @@ static void
 imds_token_fields(struct abuf *b, const struct srv_conn *c,
     const struct tok_token *t, const struct pol_identity *id, const char *cid)
 {
-	char res[LIM_TOK_RESOURCE_BYTES * 2];
 	int64_t in = t->expires_on - (int64_t)time(NULL);
 
 	if (in < 0)
 		in = 0;
-	log_json_escape(res, sizeof(res), c->resource, c->resource_len);
 	ABUF_LIT(b, "\",\"refresh_token\":\"\",\"expires_in\":\"");
 	abuf_i64(b, in);
 	ABUF_LIT(b, "\",\"expires_on\":\"");
@@ -294,7 +295,7 @@ imds_token_fields(struct abuf *b, const struct srv_conn *c,
 	ABUF_LIT(b, "\",\"not_before\":\"");
 	abuf_i64(b, t->not_before ? t->not_before : t->issued_at);
 	ABUF_LIT(b, "\",\"resource\":\"");
-	abuf_str(b, res);
+	abuf_json(b, c->resource, c->resource_len, IMDS_RES_ESC_MAX);
 	ABUF_LIT(b, "\",\"token_type\":\"");
 	abuf_str(b, t->token_type[0] ? t->token_type : "Bearer");
 	ABUF_LIT(b, "\",\"client_id\":\"");
@@ -814,20 +815,55 @@ imds_query(struct srv_conn *c, const char **code)
 	return NULL;
 }
 
+/* The fields the token route checks, counted in one pass over the head. */
+struct imds_fields {
+	unsigned metadata, xff, podns, podname;
+	struct http_slice md; /* the first Metadata value */
+};
+
+/* name (len bytes) is lit (lower case), ASCII case-insensitively. */
+static bool
+imds_name_is(const struct http_slice *name, const char *lit, size_t len)
+{
+	return name->len == len && strncasecmp(name->ptr, lit, len) == 0;
+}
+
+static void
+imds_scan_fields(const struct http_req *r, struct imds_fields *f)
+{
+	const struct http_slice *n;
+	size_t i;
+
+	memset(f, 0, sizeof(*f));
+	for (i = 0; i < r->nheaders; i++) {
+		n = &r->headers[i].name;
+		if (imds_name_is(n, "metadata", 8)) {
+			if (f->metadata++ == 0)
+				f->md = r->headers[i].value;
+		} else if (imds_name_is(n, "x-forwarded-for", 15))
+			f->xff++;
+		else if (imds_name_is(n, "podns", 5))
+			f->podns++;
+		else if (imds_name_is(n, "podname", 7))
+			f->podname++;
+	}
+}
+
 /* The checks IMDS makes before anything else; NULL when they pass. */
 static const char *
 imds_head_checks(struct srv_conn *c, int *status, const char **code)
 {
-	struct http_slice md = http_header(&c->req, "Metadata");
+	struct imds_fields f;
 
+	imds_scan_fields(&c->req, &f);
 	*status = 400;
 	*code = "no_metadata";
 	if (!c->host &&
-	    (http_header_count(&c->req, "Metadata") != 1 || md.len != 4 ||
-	        memcmp(md.ptr, "true", 4) != 0))
+	    (f.metadata != 1 || f.md.len != 4 ||
+	        memcmp(f.md.ptr, "true", 4) != 0))
 		return "Required metadata header not specified";
 	*code = "x_forwarded_for";
-	if (http_header_count(&c->req, "X-Forwarded-For") > 0)
+	if (f.xff > 0)
 		return "Requests with X-Forwarded-For are not accepted";
 	if (c->host && !c->local) {
 		*status = 403;
@@ -835,9 +871,7 @@ imds_head_checks(struct srv_conn *c, int *status, const char **code)
 		return "podid: /host/token/ is for callers on the node";
 	}
 	*code = "no_pod_headers";
-	if (c->host &&
-	    (http_header_count(&c->req, "podns") != 1 ||
-	        http_header_count(&c->req, "podname") != 1))
+	if (c->host && (f.podns != 1 || f.podname != 1))
 		return "missing 'podname' and 'podns' from request header";
 	return imds_query(c, code);
 }

@@ -65,6 +65,9 @@ CG_REQUESTS = 2000
 MILLION = 1000000
 WATCHDOG_S = 280
 KEEP_LOGS = bool(os.environ.get("PODID_BENCH_LOG"))
+# PODID_BENCH_CG=N: only the callgrind part, printing podid's top N
+# functions (a quick loop while working on the request path).
+CG_ONLY = int(os.environ.get("PODID_BENCH_CG") or 0)
 
 
 class Overtime(BaseException):
@@ -536,12 +539,29 @@ def token_print(pw, nw, cg, rss, bodies, million_, spread):
              rss[2][1]["VmRSS"] - rss[1][1]["VmRSS"]))
 
 
+def cg_only(t):
+    """Callgrind figures of podid and nginx, podid's top CG_ONLY
+    functions (self Ir per request)."""
+    p, body = token_setup(t)
+    stop(p)
+    nbody = same_size_body(body)
+    cg = [cg_per_request(t, w, nbody) for w in ("podid", "nginx")]
+    print("instructions/request: podid %.0f, nginx %.0f (%.2fx)" %
+          (cg[0][0], cg[1][0], cg[0][0] / cg[1][0]))
+    for name, ir in sorted(cg[0][1].items(), key=lambda kv: -kv[1])[:CG_ONLY]:
+        print("  %10.0f  %s" % (ir, name))
+    return 0
+
+
 def bench_token():
     missing = need(["ip", "iptables", "curl", "openssl", "wrk", "nginx",
                     "valgrind", "callgrind_annotate", "taskset"])
     if missing:
         print("skipped: needs " + ", ".join(missing))
         return 0
+    if CG_ONLY:
+        with topo.Topo(npods=1) as t:
+            return cg_only(t)
     with topo.Topo(npods=1) as t:
         try:
             p, body = token_setup(t)

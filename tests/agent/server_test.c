@@ -123,6 +123,9 @@ t_route(struct srv_conn *c)
 		    c->req.target.len);
 	else if (t_path(c, "/body"))
 		srv_respond(c, 200, "text/plain", NULL, T.body, t_arg(c));
+	else if (t_path(c, "/status"))
+		srv_respond(c, (int)t_arg(c), "application/json; charset=utf-8",
+		    NULL, "{}", 2);
 	else if (t_path(c, "/empty"))
 		srv_respond(c, 200, "text/plain", NULL, NULL, 0);
 	else if (t_path(c, "/extra"))
@@ -662,6 +665,50 @@ t_http10(void)
 	check_int(cl_resp(&C[0], &R), 200);
 	check_str(R.body, "/echo?2");
 	cl_close(&C[0]);
+	t_stop();
+}
+
+/*
+ * Response heads byte for byte, as the printf-based srv_format wrote them:
+ * "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s%s\r\n".
+ */
+static void
+t_head_bytes(void)
+{
+	static const struct {
+		const char *req, *head;
+	} cases[] = {
+	    {"GET /extra HTTP/1.1\r\nHost: a\r\n\r\n",
+	        "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
+	        "Content-Length: 1\r\nX-One: 1\r\nX-Two: 2\r\n\r\n"},
+	    {"GET /empty HTTP/1.1\r\nHost: a\r\n\r\n",
+	        "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
+	        "Content-Length: 0\r\n\r\n"},
+	    {"GET /status?n=404 HTTP/1.1\r\nHost: a\r\n\r\n",
+	        "HTTP/1.1 404 Not Found\r\nContent-Type: application/json; "
+	        "charset=utf-8\r\nContent-Length: 2\r\n\r\n"},
+	    {"GET /status?n=418 HTTP/1.1\r\nHost: a\r\n\r\n",
+	        "HTTP/1.1 418 Unknown\r\nContent-Type: application/json; "
+	        "charset=utf-8\r\nContent-Length: 2\r\n\r\n"},
+	    {"GET /status?n=503 HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+	        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: "
+	        "application/json; charset=utf-8\r\nContent-Length: 2\r\n"
+	        "Connection: keep-alive\r\n\r\n"},
+	    {"GET /body?n=1234 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n"
+	     "\r\n",
+	        "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
+	        "Content-Length: 1234\r\nConnection: close\r\n\r\n"},
+	};
+	size_t i;
+
+	t_start(T_CONNS);
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		cl_open(&C[0]);
+		cl_sends(&C[0], cases[i].req);
+		check(cl_resp(&C[0], &R) > 0);
+		check_str(R.head, cases[i].head);
+		cl_close(&C[0]);
+	}
 	t_stop();
 }
 
@@ -1745,6 +1792,7 @@ main(void)
 	test(t_new_errors, "server_new: busy port, missing callback");
 	test(t_routes, "routes, headers, NULL body, Connection: close");
 	test(t_http10, "HTTP/1.0 close and keep-alive");
+	test(t_head_bytes, "response heads byte for byte");
 	test(t_parser_statuses, "every parser status end to end, and close");
 	test(t_parser_limits, "target, fields, method, head at N and N+1");
 	test(t_head_after_pipelined, "full-sized head behind another");
