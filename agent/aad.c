@@ -45,6 +45,7 @@
 #include "agent/hclient.h"
 #include "agent/json.h"
 #include "agent/log.h"
+#include "agent/resolv.h"
 
 #define AAD_NFETCH            (LIM_AAD_CONNS + LIM_AAD_QUEUE)
 #define AAD_DEFAULT_AUTHORITY "https://login.microsoftonline.com"
@@ -839,6 +840,11 @@ aad_secret_find(const struct aad *a, const struct tok_req *req)
 
 /* ---- authorities: address, rate, circuit ------------------------------- */
 
+static bool aad_kick(struct aad *);
+static void aad_q_remove(struct aad *, struct aad_fetch *);
+static void aad_final(struct aad *, struct aad_fetch *, int, unsigned,
+    const char *, const char *);
+
 static struct aad_auth *
 aad_auth_get(struct aad *a, const char *authority)
 {
@@ -865,18 +871,68 @@ aad_auth_get(struct aad *a, const char *authority)
 	return free_slot;
 }
 
-/*
- * Starts a lookup of au's host.  The resolver (agent/resolv.h) is not in
- * the tree yet: until it lands, names cannot be looked up and only
- * IP-literal authorities work.  Returns 0 (an answer follows) or -1.
- */
+/* Fails the queued fetches of au (its lookup failed). */
+static void
+aad_fail_auth(struct aad *a, struct aad_auth *au, int err)
+{
+	struct aad_fetch *f;
+
+again:
+	for (f = a->qhead; f != NULL; f = f->next) {
+		if (f->auth != au)
+			continue;
+		aad_q_remove(a, f);
+		snprintf(f->audit, sizeof(f->audit), "aad_resolve");
+		log_warnx("aad: identity %s: %s: %s", f->req->identity,
+		    au->url.host, resolv_strerror(err));
+		aad_final(a, f, 503, LIM_AAD_RETRY_AFTER_S,
+		    "service_unavailable",
+		    "Azure AD's address cannot be looked up");
+		goto again; /* the cache's callbacks may have queued more */
+	}
+}
+
+/* The resolver's answer: the first address is used for LIM_AAD_ADDR_MS
+ * (the resolver caches for the TTL, so asking again is cheap). */
+static void
+aad_resolved(void *arg, int err, const struct in_addr *addrs, unsigned n)
+{
+	struct aad_auth *au = arg;
+	struct sockaddr_in *s4 = (struct sockaddr_in *)&au->url.addr;
+
+	au->resolving = false;
+	au->lookup = 0;
+	if (err != 0 || n == 0) {
+		aad_fail_auth(au->a, au, err != 0 ? err : RESOLV_E_NODATA);
+		return;
+	}
+	memset(&au->url.addr, 0, sizeof(au->url.addr));
+	s4->sin_family = AF_INET;
+	s4->sin_port = htons(au->url.port);
+	s4->sin_addr = addrs[0];
+	au->url.addrlen = sizeof(*s4);
+	au->have_addr = true;
+	au->addr_until = loop_clock_ms() + LIM_AAD_ADDR_MS;
+	(void)aad_kick(au->a);
+}
+
+/* Starts a lookup of au's host: 0 (an answer follows) or -1. */
 static int
 aad_lookup(struct aad *a, struct aad_auth *au)
 {
-	(void)au;
-	if (a->resolv == NULL)
+	int rc;
+
+	if (a->resolv == NULL) {
+		log_warnx("aad: %s: no resolver for a host name", au->url.host);
 		return -1;
-	return -1;
+	}
+	rc = resolv_lookup(
+	    a->resolv, au->url.host, aad_resolved, au, &au->lookup);
+	if (rc != 0) {
+		log_warnx("aad: %s: %s", au->url.host, resolv_strerror(rc));
+		return -1;
+	}
+	return 0;
 }
 
 static uint64_t
@@ -1734,6 +1790,9 @@ aad_free(struct aad *a)
 
 	if (a == NULL)
 		return;
+	for (i = 0; i < LIM_AAD_AUTHORITIES; i++)
+		if (a->auth[i].resolving && a->resolv != NULL)
+			resolv_cancel(a->resolv, a->auth[i].lookup);
 	for (i = 0; i < LIM_AAD_CONNS; i++) {
 		hclient_close(&a->conn[i].hc);
 		tls_conn_cleanup(&a->conn[i].tls);

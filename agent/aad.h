@@ -126,7 +126,9 @@ struct resolv;
 /*
  * Makes the client: results go to tc, servers are checked against anchors
  * (which must outlive the client), DNS authority hosts are looked up with
- * resolver (may be NULL: then only IP-literal authorities work).
+ * resolver (may be NULL: then only IP-literal authorities work), whose
+ * first IPv4 address is used for LIM_AAD_ADDR_MS before a new lookup; a
+ * failed lookup answers the fetches waiting for it 503.
  * default_authority (--aad-authority; NULL or "" for none) replaces the
  * policy's default https://login.microsoftonline.com.  pol (may be NULL)
  * gives the first secrets, as aad_repolicy.  The one allocation, at
@@ -136,8 +138,9 @@ struct aad *aad_new(struct loop *, struct tokcache *tc,
     const struct pem_anchors *anchors, struct resolv *resolver,
     const char *default_authority, const struct pol *pol);
 
-/* Closes connections and stops timers without calling the cache; wipes
- * every secret and buffer.  NULL is fine. */
+/* Closes connections, cancels lookups and stops timers without calling
+ * the cache; wipes every secret and buffer.  NULL is fine.  Call it
+ * before resolv_free (it cancels through the resolver). */
 void aad_free(struct aad *);
 
 /* The fetcher to give tokcache_set_fetcher(tc, POL_SECRET, ...). */

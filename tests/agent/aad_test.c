@@ -28,6 +28,7 @@
 #include "agent/log.h"
 #include "agent/loop.h"
 #include "agent/pem.h"
+#include "agent/resolv.h"
 #include "agent/tokcache.h"
 #include "tests/harness.h"
 
@@ -475,7 +476,7 @@ fake_start(void)
 	if ((FAKE = fork()) == 0) {
 		execlp("python3", "python3", "tests/fakes/aad.py",
 		    "--state-dir", STATE, "--certs-dir", CERTS, "--ip",
-		    "127.0.0.1", (char *)NULL);
+		    "127.0.0.1", "--dns", "aad.test", (char *)NULL);
 		_exit(127);
 	}
 	for (i = 0; i < 600; i++) {
@@ -908,6 +909,67 @@ t_e2e_rotate(void)
 	e2e_teardown();
 }
 
+/* Names through the resolver: the hosts file says aad.test is 127.0.0.1;
+ * --aad-authority replaces the policy's default authority. */
+static void
+t_e2e_dns(void)
+{
+	struct resolv_config cfg;
+	struct pol_identity ids[2];
+	struct pol pol = {0};
+	struct resolv *r;
+	struct tok_fetcher f;
+	char hosts[320], conf[320], auth[64];
+	FILE *fp;
+
+	snprintf(hosts, sizeof(hosts), "%s/hosts", DIR_);
+	snprintf(conf, sizeof(conf), "%s/resolv.conf", DIR_);
+	if ((fp = fopen(hosts, "w")) == NULL ||
+	    fputs("127.0.0.1 aad.test\n", fp) < 0 || fclose(fp) != 0 ||
+	    (fp = fopen(conf, "w")) == NULL || fclose(fp) != 0) {
+		check(!"hosts and resolv.conf written");
+		return;
+	}
+	resolv_config_default(&cfg);
+	cfg.hosts_path = hosts;
+	cfg.resolv_conf_path = conf;
+	cfg.port = 9; /* discard: nothing answers */
+	cfg.timeout_ms = 200;
+	cfg.attempts = 1;
+	r = resolv_new(L, &cfg);
+	check(r != NULL);
+	snprintf(auth, sizeof(auth), "https://aad.test:%u", PORT);
+	ids[0] = IDS[0];
+	ids[0].authority =
+	    (struct pol_str){"https://login.microsoftonline.com", 33};
+	ids[1] = IDS[0];
+	ids[1].name = (struct pol_str){"nx", 2};
+	ids[1].authority = (struct pol_str){"https://nx.test", 15};
+	pol.identities = ids;
+	pol.nidentities = 2;
+	TC = tokcache_new(L, 16, NULL);
+	A = aad_new(L, TC, &ANCHORS, r, auth, &pol);
+	check(TC != NULL && A != NULL);
+	if (r == NULL || TC == NULL || A == NULL)
+		return;
+	f = aad_fetcher(A);
+	tokcache_set_fetcher(TC, POL_SECRET, &f);
+	fake_app("old-secret");
+	write_secret("old-secret\n");
+	check_int(aad_repolicy(A, &pol), 0);
+	memcpy(&IDS[0], &ids[0], sizeof(ids[0])); /* get() uses IDS */
+	check_int(get(0, 0, "https://vault.azure.net"), 200);
+	check_str(W[0].audit, "ok");
+	check_int(resolv_stats(r)->hosts_hits, 1);
+	memcpy(&IDS[0], &ids[1], sizeof(ids[1]));
+	check_int(get(1, 0, "https://vault.azure.net"), 503);
+	check_str(W[1].audit, "aad_resolve");
+	IDS[0].name = (struct pol_str){"sp", 2};
+	IDS[0].authority = (struct pol_str){AUTH, strlen(AUTH)};
+	e2e_teardown();
+	resolv_free(r);
+}
+
 static bool READY;
 
 static void
@@ -951,6 +1013,7 @@ t_e2e(void)
 	test(t_e2e_retry, "429 honours Retry-After; resets retried; 429 out");
 	test(t_e2e_circuit, "circuit opens, fails fast, probes, closes");
 	test(t_e2e_rotate, "a rotated secret file after aad_repolicy");
+	test(t_e2e_dns, "host names through the resolver; --aad-authority");
 	pem_anchors_free(&ANCHORS);
 }
 

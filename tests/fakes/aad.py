@@ -6,7 +6,8 @@
         [--control-listen H:P] [--apps FILE] [--token-lifetime S]
 
 It serves HTTPS (TLS from tests/fakes/certs.py: --cert/--key, or --certs-dir
-to make them there with the --ip subjectAltNames, default 127.0.0.1) on
+to make them there with the --ip and --dns subjectAltNames, default
+127.0.0.1 and localhost) on
 --listen (default 127.0.0.1:0) and a plain-HTTP control API on
 --control-listen (default 127.0.0.1:0).  It writes D/control-port, then
 D/port (each atomically, the control one first), then serves until killed.
@@ -387,7 +388,8 @@ class AadHandler(http.server.BaseHTTPRequestHandler):
         host = self.headers.get("Host")
         if host is None:
             self.fake.violation("no Host header")
-        elif host != self.server.hostport:
+        elif host != self.server.hostport and not host.endswith(
+                ":%d" % self.server.server_port):
             self.fake.violation("Host %r, listening on %s" %
                                 (host, self.server.hostport))
         if self.headers.get("Transfer-Encoding"):
@@ -656,11 +658,13 @@ def main(argv):
     ap.add_argument("--key")
     ap.add_argument("--certs-dir")
     ap.add_argument("--ip", action="append")
+    ap.add_argument("--dns", action="append")
     ap.add_argument("--apps", help="JSON file, see the docstring")
     ap.add_argument("--token-lifetime", type=int, default=DEFAULT_LIFETIME_S)
     args = ap.parse_args(argv)
     if args.certs_dir:
-        made = certs.make(args.certs_dir, ips=args.ip or ["127.0.0.1"])
+        made = certs.make(args.certs_dir, ips=args.ip or ["127.0.0.1"],
+                          dns=args.dns or ["localhost"])
         args.cert, args.key = made["server.crt"], made["server.key"]
     if not args.cert or not args.key:
         ap.error("--cert and --key, or --certs-dir, are needed")
