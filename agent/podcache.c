@@ -60,7 +60,9 @@ struct podcache {
 	struct pc_quar *quar;
 	unsigned nquar, quar_cap;
 	uint64_t refused_full, quar_evictions;
-	uint64_t log_next_ms; /* no "table full" line before */
+	uint64_t log_next_ms;  /* no "table full" line before */
+	const struct pol *pol; /* the policy of the latest upsert or repolicy */
+	uint32_t pol_epoch;    /* bumped with each change of pol; never 0 */
 };
 
 static const char *const podcache_errs[] = {
@@ -563,12 +565,26 @@ podcache_pol_pod(const struct podcache_entry *e, struct pol_label *labels,
 	out->host_network = e->host_network;
 }
 
+/* The policy upserts pass: a new one (or a new load) starts an epoch. */
 static void
-pc_grant(struct podcache_entry *e, const struct pol *policy)
+pc_policy(struct podcache *pc, const struct pol *policy, bool reloaded)
+{
+	if (policy == pc->pol && !reloaded)
+		return;
+	pc->pol = policy;
+	if (++pc->pol_epoch == 0)
+		pc->pol_epoch = 1;
+}
+
+/* Computes e's grants with policy, which pc_policy has made pc->pol. */
+static void
+pc_grant(
+    struct podcache *pc, struct podcache_entry *e, const struct pol *policy)
 {
 	struct pol_label labels[LIM_KOBJ_LABELS];
 	struct pol_pod pp;
 
+	e->pol_epoch_ = pc->pol_epoch;
 	if (policy == NULL) {
 		memset(&e->grants, 0, sizeof(e->grants));
 		e->grants.verdict = POL_DENY;
@@ -635,6 +651,60 @@ pc_alloc(struct podcache *pc, const struct kobj_pod *pod, uint64_t now_ms)
 	return NULL;
 }
 
+/*
+ * Whether e already says what pod says about everything the policy reads
+ * (namespace, service account, labels in order, hostNetwork): then its
+ * grants stand as long as the policy does.
+ */
+static bool
+pc_same_identity(const struct podcache_entry *e, const struct kobj_pod *pod)
+{
+	const struct kobj_label *l;
+	const char *s = e->labels;
+	unsigned i;
+
+	if (e->nlabels != pod->nlabels ||
+	    e->host_network != pod->host_network ||
+	    strcmp(e->ns, pod->ns) != 0 || strcmp(e->sa, pod->sa) != 0)
+		return false;
+	for (i = 0; i < pod->nlabels; i++) {
+		l = &pod->labels[i];
+		if (memcmp(s, &pod->label_pool[l->key], l->key_len + 1u) != 0)
+			return false;
+		s += l->key_len + 1u;
+		if (memcmp(s, &pod->label_pool[l->val], l->val_len + 1u) != 0)
+			return false;
+		s += l->val_len + 1u;
+	}
+	return true;
+}
+
+/*
+ * Whether e (found by pod's uid) holds all that pc_fill would write from
+ * pod and ips: then an upsert changes nothing but the sync mark.
+ */
+static bool
+pc_same(const struct podcache_entry *e, const struct kobj_pod *pod,
+    const struct pc_ips *ips)
+{
+	return e->ips == ips->has &&
+	    memcmp(e->ip, ips->a, sizeof(e->ip)) == 0 &&
+	    e->phase == (uint8_t)pod->phase &&
+	    e->terminating == pod->terminating && e->net_raw == pod->net_raw &&
+	    strcmp(e->name, pod->name) == 0 && pc_same_identity(e, pod);
+}
+
+/* An upsert that changes nothing: marks e listed, grants it if new policy. */
+static int
+pc_touch(
+    struct podcache *pc, struct podcache_entry *e, const struct pol *policy)
+{
+	e->stale_ = false;
+	if (e->pol_epoch_ != pc->pol_epoch)
+		pc_grant(pc, e, policy);
+	return 0;
+}
+
 /* ---- the interface ------------------------------------------------------- */
 
 int
@@ -644,17 +714,22 @@ podcache_upsert(struct podcache *pc, const struct kobj_pod *pod,
 	struct podcache_entry *e, *other;
 	struct pc_ips ips, old;
 	size_t need;
-	bool fresh;
+	bool fresh, regrant;
 
 	if ((need = pc_pod_need(pod)) == 0 || pc_pod_ips(pod, &ips) < 0)
 		return PODCACHE_E_INVAL;
+	pc_policy(pc, policy, false);
+	e = pc_find_uid(pc, pod->uid, strlen(pod->uid));
+	if (e != NULL && pc_same(e, pod, &ips))
+		return pc_touch(pc, e, policy); /* most MODIFIED events */
 	other = pc_find_name(
 	    pc, pod->ns, strlen(pod->ns), pod->name, strlen(pod->name));
 	if (other != NULL && strcmp(other->uid, pod->uid) != 0)
 		pc_drop(pc, other, now_ms); /* recreated under the same name */
-	e = pc_find_uid(pc, pod->uid, strlen(pod->uid));
 	if ((fresh = e == NULL) && (e = pc_alloc(pc, pod, now_ms)) == NULL)
 		return PODCACHE_E_FULL;
+	regrant = fresh || e->pol_epoch_ != pc->pol_epoch ||
+	    !pc_same_identity(e, pod);
 	if (!fresh)
 		pc_unname(pc, e); /* a rename cannot happen; be safe anyway */
 	pc_indexed(e, &old);
@@ -667,7 +742,8 @@ podcache_upsert(struct podcache *pc, const struct kobj_pod *pod,
 	    pc_slot(pc, e) + 1);
 	pc_indexed(e, &ips);
 	pc_ips_move(pc, pc_slot(pc, e), &old, &ips, now_ms);
-	pc_grant(e, policy);
+	if (regrant)
+		pc_grant(pc, e, policy);
 	return 0;
 }
 
@@ -786,9 +862,10 @@ podcache_repolicy(struct podcache *pc, const struct pol *policy)
 {
 	unsigned i;
 
+	pc_policy(pc, policy, true);
 	for (i = 0; i < pc->max; i++)
 		if (pc_used(pc, i))
-			pc_grant(&pc->ent[i], policy);
+			pc_grant(pc, &pc->ent[i], policy);
 }
 
 const struct podcache_entry *
@@ -916,6 +993,7 @@ podcache_new(unsigned max_pods, unsigned quarantine_ms)
 	pc_layout(pc, mem, max_pods);
 	pc->max = max_pods;
 	pc->quarantine_ms = quarantine_ms;
+	pc->pol_epoch = 1; /* a record of epoch 0 has no grants yet */
 	return pc; /* free slots are never read: no need to touch them */
 }
 

@@ -42,7 +42,7 @@ enum podcache_verdict {
 };
 
 /* Bytes of a record's own string pool; longer pods use a spill buffer. */
-#define PODCACHE_INLINE_BYTES 536
+#define PODCACHE_INLINE_BYTES 532
 
 /*
  * One pod.  Strings are NUL-terminated and live in the record (or its
@@ -57,6 +57,7 @@ struct podcache_entry {
 	struct in6_addr ip[2]; /* [0] IPv4 (v4-mapped), [1] IPv6 */
 	struct pol_result grants; /* the policy's answer for this pod */
 	uint32_t gen;             /* slot generation: see podcache_ref */
+	uint32_t pol_epoch_;      /* the policy grants was computed with */
 	uint16_t label_bytes;     /* bytes of the labels run */
 	uint8_t nlabels;
 	uint8_t ips;       /* bit 0: ip[0] valid, bit 1: ip[1] valid */

@@ -748,6 +748,77 @@ t_policy(void)
 	podcache_free(pc);
 }
 
+/*
+ * Grants are matched again when something the policy reads changes, or
+ * the policy does; not for events that change nothing it reads (issue 3).
+ * To tell, the policy memory is recompiled behind the cache's back: only
+ * a re-match sees the new rules.  A reload is announced by repolicy.
+ */
+static void
+t_regrant(void)
+{
+	struct podcache *pc = podcache_new(8, Q);
+	struct pol p1, p2;
+	struct kobj_pod p;
+
+	check_int(compile("bind all {\n identity a\n namespace *\n"
+	                  " service-account orders\n}\n",
+	              0, &p1),
+	    0);
+	pod_init(&p, "w1", "shop", "web-1", KOBJ_PHASE_PENDING);
+	check_int(podcache_upsert(pc, &p, &p1, 0), 0);
+	check_str(granted(pc, &p1, "w1"), "deny");
+	snprintf(p.sa, sizeof(p.sa), "orders");
+	check_int(podcache_upsert(pc, &p, &p1, 1), 0);
+	check_str(granted(pc, &p1, "w1"), "a");
+
+	check_int(compile("bind web {\n identity b\n namespace shop\n"
+	                  " label app = web\n}\n",
+	              0, &p1),
+	    0);
+	p.phase = KOBJ_PHASE_RUNNING; /* status only: not matched again */
+	pod_ip(&p, "10.0.0.7");
+	check_int(podcache_upsert(pc, &p, &p1, 2), 0);
+	check_str(granted(pc, &p1, "w1"), "a");
+	check_str(who(pc, "10.0.0.7", 2), "w1");
+	check_int(podcache_upsert(pc, &p, &p1, 3), 0); /* nothing changed */
+	check_str(granted(pc, &p1, "w1"), "a");
+	pod_label(&p, "app", "web"); /* a label: matched again */
+	check_int(podcache_upsert(pc, &p, &p1, 4), 0);
+	check_str(granted(pc, &p1, "w1"), "b");
+
+	check_int(compile("bind all {\n identity a\n namespace *\n"
+	                  " service-account orders\n}\n",
+	              0, &p1),
+	    0);
+	p.host_network = true; /* hostNetwork: matched again */
+	check_int(podcache_upsert(pc, &p, &p1, 5), 0);
+	check_str(granted(pc, &p1, "w1"), "deny");
+	p.host_network = false;
+	check_int(podcache_upsert(pc, &p, &p1, 5), 0);
+	check_str(granted(pc, &p1, "w1"), "a");
+
+	/* Another policy passed: matched again, the pod unchanged. */
+	check_int(compile("exception sys {\n namespace shop\n}\n", 1, &p2), 0);
+	check_int(podcache_upsert(pc, &p, &p2, 6), 0);
+	check_str(granted(pc, &p2, "w1"), "exc");
+	/* Reloaded in place, then repolicy: every pod matched again. */
+	check_int(compile("bind web {\n identity b\n namespace shop\n"
+	                  " label app = web\n}\n",
+	              1, &p2),
+	    0);
+	check_str(granted(pc, &p2, "w1"), "exc");
+	podcache_repolicy(pc, &p2);
+	check_str(granted(pc, &p2, "w1"), "b");
+	/* An unchanged pod listed during a relist stays. */
+	podcache_sync_begin(pc);
+	check_int(podcache_upsert(pc, &p, &p2, 7), 0);
+	check_int(podcache_sync_end(pc, 7), 0);
+	check_str(granted(pc, &p2, "w1"), "b");
+	check(sane(pc));
+	podcache_free(pc);
+}
+
 /* ---- record limits --------------------------------------------------------- */
 
 /* Fills s[0..n) with a DNS-ish name and NUL-terminates it. */
@@ -1562,6 +1633,8 @@ main(void)
 	test(t_replace, "same name, new uid replaces; uid renamed");
 	test(t_sync, "relist sync removes and quarantines missing pods");
 	test(t_policy, "grants on upsert and on policy swap");
+	test(t_regrant,
+	    "grants matched again only when the policy's inputs change");
 	test(t_max_strings, "strings and labels at their maximum, N+1 labels");
 	test(t_inline_pool, "inline pool at N and N+1 bytes");
 	test(t_invalid, "malformed records refused, cache unchanged");
