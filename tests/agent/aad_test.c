@@ -570,7 +570,8 @@ struct wrec {
 };
 
 static struct loop *L;
-static struct wrec W[8];
+#define NW (LIM_AAD_CONNS + LIM_AAD_QUEUE + 1)
+static struct wrec W[NW];
 static struct tokcache *TC;
 static struct aad *A;
 static struct pem_anchors ANCHORS;
@@ -970,6 +971,121 @@ t_e2e_dns(void)
 	resolv_free(r);
 }
 
+/* Starts a fetch of resource into W[i] without waiting. */
+static enum tok_get
+start(unsigned i, const char *resource)
+{
+	const struct tok_token *out;
+
+	memset(&W[i], 0, sizeof(W[i]));
+	tokcache_waiter_init(&W[i].w, wdone);
+	return tokcache_get(
+	    TC, &IDS[0], resource, strlen(resource), NULL, &W[i].w, &out);
+}
+
+/* Runs the loop for ms; the number of W[0..n) answered. */
+static unsigned
+run_for(unsigned n, uint64_t ms)
+{
+	struct loop_timer g;
+	bool fired = false;
+	unsigned i, done = 0;
+
+	loop_timer_init(&g, guard_cb, &fired);
+	loop_timer_set(L, &g, ms);
+	while (!fired) {
+		loop_run_once(L);
+		for (i = 0, done = 0; i < n; i++)
+			done += W[i].calls > 0;
+		if (done == n)
+			break;
+	}
+	loop_timer_cancel(L, &g);
+	return done;
+}
+
+/* 12 fetches at once: LIM_AAD_CONCURRENCY in flight at most, and no more
+ * than LIM_AAD_RATE_PER_S sent in a second. */
+static void
+t_e2e_limits(void)
+{
+	char res[16];
+	uint64_t t0;
+	unsigned i;
+
+	e2e_setup();
+	ctl("POST", "/scenario",
+	    "{\"delay_next_n\":{\"n\":12,\"seconds\":0.2}}", NULL, 0);
+	t0 = loop_clock_ms();
+	for (i = 0; i < 12; i++) {
+		snprintf(res, sizeof(res), "r%u", i);
+		check(start(i, res) == TOK_WAIT);
+	}
+	check_int(run_for(12, 10000), 12);
+	for (i = 0; i < 12; i++)
+		check_int(W[i].status, 200);
+	check_int(ast().max_running, LIM_AAD_CONCURRENCY);
+	check(ast().rate_waits >= 1);
+	/* The 11th request went out a second after the first at least. */
+	check(loop_clock_ms() - t0 >= 1000 + 200);
+	check_int(state_num("tokens_issued"), 12);
+	e2e_teardown();
+}
+
+/* A peer that never answers the handshake holds LIM_AAD_CONCURRENCY
+ * fetches; the queue takes the rest up to its records, the next is 503. */
+static void
+t_e2e_queue(void)
+{
+	struct sockaddr_in sa = {0};
+	socklen_t len = sizeof(sa);
+	struct aad_stats s;
+	char res[16], auth[64];
+	struct pol_identity keep = IDS[0];
+	unsigned i, n = LIM_AAD_CONNS + LIM_AAD_QUEUE;
+	int lfd;
+
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (lfd < 0 || bind(lfd, (struct sockaddr *)&sa, len) != 0 ||
+	    listen(lfd, 64) != 0 ||
+	    getsockname(lfd, (struct sockaddr *)&sa, &len) != 0) {
+		check(!"listener");
+		return;
+	}
+	snprintf(
+	    auth, sizeof(auth), "https://127.0.0.1:%u", ntohs(sa.sin_port));
+	IDS[0].authority = (struct pol_str){auth, strlen(auth)};
+	TC = tokcache_new(L, 256, NULL);
+	A = aad_new(L, TC, &ANCHORS, NULL, NULL, &POL);
+	if (TC != NULL && A != NULL) {
+		struct tok_fetcher f = aad_fetcher(A);
+
+		tokcache_set_fetcher(TC, POL_SECRET, &f);
+		write_secret("old-secret\n");
+		check_int(aad_repolicy(A, &POL), 0);
+		for (i = 0; i <= n; i++) {
+			snprintf(res, sizeof(res), "q%u", i);
+			check(start(i, res) == TOK_WAIT);
+		}
+		(void)run_for(n + 1, 300);
+		for (i = 0; i < n; i++)
+			check_int(W[i].calls, 0);
+		check_int(W[n].status, 503);
+		check_str(W[n].audit, "aad_queue_full");
+		s = ast();
+		check_int(s.running, LIM_AAD_CONCURRENCY);
+		check_int(s.queued, n - LIM_AAD_CONCURRENCY);
+		check_int(s.rejected, 1);
+		e2e_teardown(); /* cancels the rest: no answers */
+		for (i = 0; i < n; i++)
+			check_int(W[i].calls, 0);
+	}
+	close(lfd);
+	IDS[0] = keep;
+}
+
 static bool READY;
 
 static void
@@ -1014,6 +1130,8 @@ t_e2e(void)
 	test(t_e2e_circuit, "circuit opens, fails fast, probes, closes");
 	test(t_e2e_rotate, "a rotated secret file after aad_repolicy");
 	test(t_e2e_dns, "host names through the resolver; --aad-authority");
+	test(t_e2e_limits, "12 fetches: concurrency and rate caps");
+	test(t_e2e_queue, "queue at N and N+1; teardown cancels");
 	pem_anchors_free(&ANCHORS);
 }
 
