@@ -292,7 +292,7 @@ ops_grants_json(
 {
 	const struct pol_result *r = &e->grants;
 	const struct pol_identity *id;
-	uint32_t i;
+	uint32_t i, n = 0;
 
 	ops_kv(o, false, "verdict",
 	    p == NULL                         ? "no policy"
@@ -309,7 +309,7 @@ ops_grants_json(
 		    r->grants[i].rule >= p->nrules)
 			continue;
 		id = &p->identities[r->grants[i].identity];
-		ops_put(o, "%s{", i ? "," : "");
+		ops_put(o, "%s{", n++ ? "," : "");
 		ops_kv(o, true, "name", id->name.s);
 		ops_kv(o, false, "kind", pol_kind_name(id->kind));
 		ops_kv(o, false, "client_id", id->client_id.s);
