@@ -632,7 +632,6 @@ aad_authority_parse(const char *url, struct aad_url *out)
 {
 	const char *h = url + 8, *e, *p;
 	bool v6;
-	int rc;
 
 	memset(out, 0, sizeof(*out));
 	if (strncmp(url, "https://", 8) != 0)
@@ -643,9 +642,9 @@ aad_authority_parse(const char *url, struct aad_url *out)
 		p = e + 1;
 	} else
 		p = e = h + strcspn(h, ":/");
-	if ((rc = aad_url_host(out, h, (size_t)(e - h), v6)) != 0 ||
+	if (aad_url_host(out, h, (size_t)(e - h), v6) != 0 ||
 	    (out->port = aad_url_port(&p)) == 0 || (*p != '\0' && *p != '/') ||
-	    (rc = aad_url_path(out, p)) != 0) {
+	    aad_url_path(out, p) != 0) {
 		memset(out, 0, sizeof(*out));
 		return AAD_E_URL;
 	}
