@@ -225,7 +225,11 @@ ops_status_json(char *buf, size_t len, const struct sources *src,
 {
 	struct ops_out o = {buf, len, 0, len == 0};
 	char detail[320];
-	int ready = ops_ready(src, detail, sizeof(detail));
+	int ready;
+
+	if (len > 0)
+		buf[0] = '\0';
+	ready = ops_ready(src, detail, sizeof(detail));
 
 	ops_put(&o, "{");
 	ops_kv(&o, true, "version", PODID_VERSION);
@@ -303,7 +307,8 @@ ops_grants_json(
 	    r->exception < p->nrules)
 		ops_kv(o, false, "exception", p->rules[r->exception].name.s);
 	ops_put(o, ",\"identities\":[");
-	for (i = 0; p != NULL && r->verdict == POL_GRANT && i < r->ngrants;
+	for (i = 0; p != NULL && p->identities != NULL && p->rules != NULL &&
+	     r->verdict == POL_GRANT && i < r->ngrants;
 	     i++) {
 		if (r->grants[i].identity >= p->nidentities ||
 		    r->grants[i].rule >= p->nrules)

@@ -99,7 +99,7 @@ struct st_http {
 static int
 st_read_all(int fd, struct st_http *h, int ms)
 {
-	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+	struct timeval tv = {ms / 1000, (suseconds_t)(ms % 1000) * 1000};
 	ssize_t n;
 
 	(void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
@@ -211,6 +211,7 @@ st_check_policy(struct selftest_report *r, const struct selftest_status *st,
 	unsigned char d[32];
 	const struct dsl_diag *dg = NULL;
 	uint32_t i;
+	size_t k;
 
 	*loaded = cmd_policy_slot_new(slot) == 0 &&
 	    pol_slot_load(slot, file, &opt, false) == 0;
@@ -218,9 +219,9 @@ st_check_policy(struct selftest_report *r, const struct selftest_status *st,
 		br_sha256_init(&ctx);
 		br_sha256_update(&ctx, slot->src, slot->file.len);
 		br_sha256_out(&ctx, d);
-		for (i = 0; i < 32; i++) {
-			sha[2 * i] = hex[d[i] >> 4];
-			sha[2 * i + 1] = hex[d[i] & 15];
+		for (k = 0; k < sizeof(d); k++) {
+			sha[2 * k] = hex[d[k] >> 4];
+			sha[2 * k + 1] = hex[d[k] & 15];
 		}
 	}
 	for (i = 0; i < slot->diags.n && dg == NULL; i++)
