@@ -11,10 +11,17 @@
  * compiler saw aborts, as glibc's __chk_fail does.  The names are glibc's
  * ABI, hence no podid prefix.
  *
+ * The flag argument (glibc's %n-in-writable-format check) is not looked
+ * at: none of the archives' formats has %n.
+ *
  * Nothing here depends on a glibc structure layout: the archives use FILE
- * only through fopen/fgets/fclose/__fsetlocking calls (no inline getc),
- * and the one structure they read, libcap-ng's struct statfs (f_type, at
- * offset 0 of 120 bytes), is the kernel's on x86_64 in both libcs.
+ * only through fopen/fgets/fclose/__fsetlocking calls (no inline getc, no
+ * __uflow), and the structures they read are the kernel's on x86_64 in
+ * both libcs: libcap-ng's struct statfs (f_type, at offset 0 of 120 bytes,
+ * in its constructor) and struct stat (capng_apply_caps_fd, unused).  The
+ * rest they take from musl as is: __errno_location, __isoc99_sscanf,
+ * __fsetlocking, pthread_atfork, and TLS (local-dynamic, relaxed to
+ * local-exec by the static link; the same layout in both libcs).
  *
  * close_range(2) is here too: podid's own agent/keeper.c calls it, glibc
  * has it and musl 1.2.3 has not (declared in deploy/static/musl_compat.h).
