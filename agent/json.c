@@ -718,11 +718,14 @@ json_parse(struct json_doc *doc, const char *buf, size_t len,
 		return JSON_E_TOOBIG;
 	if (len == 0)
 		return JSON_E_EMPTY;
-	if (memchr(buf, '\0', len) != NULL)
-		return JSON_E_NUL;
 	p.cap = toks == NULL ? 0 : ntok > INT_MAX ? INT_MAX : (int)ntok;
+	/*
+	 * A NUL byte is refused wherever it is (a control byte in a string, a
+	 * stray byte elsewhere), so a document holding one always fails:
+	 * looking for it on the error path alone names the error as before.
+	 */
 	if ((r = json_doc_run(&p)) < 0)
-		return r;
+		return memchr(buf, '\0', len) != NULL ? JSON_E_NUL : r;
 	doc->ntok = r;
 	return r;
 }
@@ -833,6 +836,35 @@ json_obj_get(const struct json_doc *doc, int obj, const char *key)
 		k = doc->toks[k].next_;
 	}
 	return found;
+}
+
+int
+json_obj_getv(const struct json_doc *doc, int obj, const char *const *keys,
+    unsigned n, int *val)
+{
+	size_t klen[JSON_GETV_MAX];
+	unsigned i;
+	int k, left;
+
+	if (n > JSON_GETV_MAX)
+		n = JSON_GETV_MAX;
+	for (i = 0; i < n; i++) {
+		val[i] = JSON_E_TYPE;
+		klen[i] = strlen(keys[i]);
+	}
+	if (json_type(doc, obj) != JSON_OBJECT)
+		return JSON_E_TYPE;
+	for (i = 0; i < n; i++)
+		val[i] = JSON_E_NOKEY;
+	for (k = obj + 1, left = doc->toks[obj].size_; left > 0; left--) {
+		for (i = 0; i < n; i++) {
+			if (!json_key_is(doc, k, keys[i], klen[i]))
+				continue;
+			val[i] = val[i] == JSON_E_NOKEY ? k + 1 : JSON_E_DUPKEY;
+		}
+		k = doc->toks[k].next_;
+	}
+	return 0;
 }
 
 bool

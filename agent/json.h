@@ -120,6 +120,17 @@ int json_next(const struct json_doc *doc, int tok);
 int json_obj_get(const struct json_doc *doc, int obj, const char *key);
 
 /*
+ * json_obj_get for n keys (n <= JSON_GETV_MAX) in one pass over obj's
+ * members: val[i] is what json_obj_get(doc, obj, keys[i]) returns (the
+ * value token, JSON_E_NOKEY, JSON_E_DUPKEY, or JSON_E_TYPE for all when
+ * obj is not an object).  Returns 0 or JSON_E_TYPE.  For decoders that
+ * read several members of a wide object.
+ */
+#define JSON_GETV_MAX 16
+int json_obj_getv(const struct json_doc *doc, int obj, const char *const *keys,
+    unsigned n, int *val);
+
+/*
  * Starts iterating object or array tok; 0, or JSON_E_TYPE when tok is
  * neither (the iterator then yields nothing).
  */

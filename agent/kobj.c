@@ -163,7 +163,16 @@ kobj_label_value_ok(const char *s, size_t n)
 static bool
 kobj_uid_ok(const char *s, size_t n)
 {
-	return n > 0 && strspn(s, "0123456789abcdefABCDEF-") == n;
+	size_t i;
+	char c;
+
+	for (i = 0; i < n; i++) {
+		c = s[i];
+		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
+		        (c >= 'A' && c <= 'F') || c == '-'))
+			return false;
+	}
+	return n > 0;
 }
 
 /* Opaque tokens (resourceVersion, continue): printable, no blanks. */
@@ -181,14 +190,16 @@ kobj_opaque_ok(const char *s, size_t n)
 /* ---- member access ----------------------------------------------------- */
 
 /*
- * Value token of member key of obj; KOBJ_ABSENT when absent or null, err
- * when the key is given twice.
+ * The helpers below take v, what json_obj_get (or json_obj_getv) gave for
+ * a member: decoders read the members they need of a wide object in one
+ * pass, so a pod costs one visit per member, not one per lookup.
  */
-static int
-kobj_member(const struct json_doc *d, int obj, const char *key, int err)
-{
-	int v = json_obj_get(d, obj, key);
 
+/* Member value v as a token; KOBJ_ABSENT when absent or null, err when the
+ * key is given twice. */
+static int
+kobj_member(const struct json_doc *d, int v, int err)
+{
 	if (v == JSON_E_NOKEY)
 		return KOBJ_ABSENT;
 	if (v < 0)
@@ -196,13 +207,11 @@ kobj_member(const struct json_doc *d, int obj, const char *key, int err)
 	return json_type(d, v) == JSON_NULL ? KOBJ_ABSENT : v;
 }
 
-/* Member key of obj that must be an object, absent only if optional. */
+/* Member value v that must be an object, absent only if optional. */
 static int
-kobj_object(
-    const struct json_doc *d, int obj, const char *key, bool required, int err)
+kobj_object(const struct json_doc *d, int v, bool required, int err)
 {
-	int v = kobj_member(d, obj, key, err);
-
+	v = kobj_member(d, v, err);
 	if (v == KOBJ_ABSENT)
 		return required ? err : KOBJ_ABSENT;
 	if (v < 0 || json_type(d, v) != JSON_OBJECT)
@@ -211,16 +220,17 @@ kobj_object(
 }
 
 /*
- * Copies string member key of obj into dst (cap bytes with the NUL).  With
- * ok set the member is required and must pass ok(); without, absent reads
- * as "".  Returns 0 or err.
+ * Copies string member value v into dst (cap bytes with the NUL).  With ok
+ * set the member is required and must pass ok(); without, absent reads as
+ * "".  Returns 0 or err.
  */
 static int
-kobj_str(const struct json_doc *d, int obj, const char *key, char *dst,
-    size_t cap, bool (*ok)(const char *, size_t), int err)
+kobj_str(const struct json_doc *d, int v, char *dst, size_t cap,
+    bool (*ok)(const char *, size_t), int err)
 {
-	int v = kobj_member(d, obj, key, err), n;
+	int n;
 
+	v = kobj_member(d, v, err);
 	dst[0] = '\0';
 	if (v == KOBJ_ABSENT)
 		return ok ? err : 0;
@@ -234,13 +244,11 @@ fail:
 	return err;
 }
 
-/* Boolean member key of obj into *out; absent reads as false. */
+/* Boolean member value v into *out; absent reads as false. */
 static int
-kobj_bool(
-    const struct json_doc *d, int obj, const char *key, bool *out, int err)
+kobj_bool(const struct json_doc *d, int v, bool *out, int err)
 {
-	int v = kobj_member(d, obj, key, err);
-
+	v = kobj_member(d, v, err);
 	*out = false;
 	if (v == KOBJ_ABSENT)
 		return 0;
@@ -249,15 +257,21 @@ kobj_bool(
 	return 0;
 }
 
-/* "kind", when present, must be want. */
+/* "kind" (member value v), when present, must be want. */
 static int
-kobj_kind(const struct json_doc *d, int obj, const char *want)
+kobj_kind(const struct json_doc *d, int v, const char *want)
 {
-	int v = kobj_member(d, obj, "kind", KOBJ_E_KIND);
-
+	v = kobj_member(d, v, KOBJ_E_KIND);
 	if (v == KOBJ_ABSENT)
 		return 0;
 	return json_str_eq(d, v, want) ? 0 : KOBJ_E_KIND;
+}
+
+/* Member key of obj, for the decoders that read one or two. */
+static int
+kobj_get(const struct json_doc *d, int obj, const char *key)
+{
+	return json_obj_get(d, obj, key);
 }
 
 /* ---- labels ------------------------------------------------------------ */
@@ -301,19 +315,21 @@ kobj_label_add(const struct json_doc *d, int k, int v, struct kobj_pod *pod)
 	    !kobj_label_value_ok(pod->label_pool + l->val, l->val_len))
 		return KOBJ_E_LABEL_SYNTAX;
 	for (i = 0; i < pod->nlabels; i++)
-		if (strcmp(kobj_label_key(pod, i), key) == 0)
+		if (pod->labels[i].key_len == l->key_len &&
+		    memcmp(kobj_label_key(pod, i), key, l->key_len) == 0)
 			return KOBJ_E_LABEL_DUP;
 	pod->nlabels++;
 	return 0;
 }
 
+/* metadata.labels, member value v. */
 static int
-kobj_labels(const struct json_doc *d, int meta, struct kobj_pod *pod)
+kobj_labels(const struct json_doc *d, int v, struct kobj_pod *pod)
 {
 	struct json_iter it;
-	int labels, k, v, r;
+	int labels, k, r;
 
-	labels = kobj_object(d, meta, "labels", false, KOBJ_E_LABELS);
+	labels = kobj_object(d, v, false, KOBJ_E_LABELS);
 	if (labels == KOBJ_ABSENT)
 		return 0;
 	if (labels < 0 || json_iter_init(&it, d, labels) < 0)
@@ -384,7 +400,7 @@ kobj_cap_list(const struct json_doc *d, int caps, const char *key, bool *hit)
 	int list, k, v, r;
 
 	*hit = false;
-	list = kobj_member(d, caps, key, KOBJ_E_CONTAINERS);
+	list = kobj_member(d, kobj_get(d, caps, key), KOBJ_E_CONTAINERS);
 	if (list == KOBJ_ABSENT)
 		return 0;
 	if (list < 0 || json_type(d, list) != JSON_ARRAY)
@@ -417,14 +433,17 @@ kobj_container_raw(const struct json_doc *d, int c, bool *raw)
 	*raw = true;
 	if (json_type(d, c) != JSON_OBJECT)
 		return KOBJ_E_CONTAINERS;
-	sc = kobj_object(d, c, "securityContext", false, KOBJ_E_CONTAINERS);
+	sc = kobj_object(
+	    d, kobj_get(d, c, "securityContext"), false, KOBJ_E_CONTAINERS);
 	if (sc == KOBJ_ABSENT)
 		return 0;
 	if (sc < 0)
 		return sc;
-	if ((r = kobj_bool(d, sc, "privileged", &priv, KOBJ_E_CONTAINERS)) < 0)
+	if ((r = kobj_bool(d, kobj_get(d, sc, "privileged"), &priv,
+	         KOBJ_E_CONTAINERS)) < 0)
 		return r;
-	caps = kobj_object(d, sc, "capabilities", false, KOBJ_E_CONTAINERS);
+	caps = kobj_object(
+	    d, kobj_get(d, sc, "capabilities"), false, KOBJ_E_CONTAINERS);
 	if (caps == KOBJ_ABSENT)
 		return 0;
 	if (caps < 0)
@@ -436,16 +455,16 @@ kobj_container_raw(const struct json_doc *d, int c, bool *raw)
 	return 0;
 }
 
-/* ORs the NET_RAW of container list key of spec into pod->net_raw. */
+/* ORs the NET_RAW of a container list (member value v) into pod->net_raw. */
 static int
-kobj_containers(const struct json_doc *d, int spec, const char *key,
-    bool required, struct kobj_pod *pod)
+kobj_containers(
+    const struct json_doc *d, int v, bool required, struct kobj_pod *pod)
 {
 	struct json_iter it;
-	int list, k, v, r;
+	int list, k, r;
 	bool raw;
 
-	list = kobj_member(d, spec, key, KOBJ_E_CONTAINERS);
+	list = kobj_member(d, v, KOBJ_E_CONTAINERS);
 	if (list == KOBJ_ABSENT)
 		return required ? KOBJ_E_CONTAINERS : 0;
 	if (list < 0 || json_type(d, list) != JSON_ARRAY)
@@ -496,25 +515,25 @@ kobj_ip_add(struct kobj_pod *pod, int fam, const unsigned char *addr)
 	return KOBJ_E_IP;
 }
 
-/* status.podIPs: [{"ip": "..."}], at most one per family.  *first gets
+/* status.podIPs (member value list): [{"ip": "..."}], one per family.  *first gets
  * the family of the first entry (0 when none). */
 static int
 kobj_pod_ips(
-    const struct json_doc *d, int status, struct kobj_pod *pod, int *first)
+    const struct json_doc *d, int list, struct kobj_pod *pod, int *first)
 {
 	unsigned char addr[16];
 	struct json_iter it;
-	int list, k, v, ip, fam, r;
+	int k, v, ip, fam, r;
 
 	*first = 0;
-	list = kobj_member(d, status, "podIPs", KOBJ_E_IP);
+	list = kobj_member(d, list, KOBJ_E_IP);
 	if (list == KOBJ_ABSENT)
 		return 0;
 	if (list < 0 || json_type(d, list) != JSON_ARRAY)
 		return KOBJ_E_IP;
 	json_iter_init(&it, d, list);
 	while (json_iter_next(&it, &k, &v)) {
-		ip = kobj_member(d, v, "ip", KOBJ_E_IP);
+		ip = kobj_member(d, kobj_get(d, v, "ip"), KOBJ_E_IP);
 		if (json_type(d, v) != JSON_OBJECT || ip < 0)
 			return KOBJ_E_IP;
 		if ((r = kobj_ip_parse(d, ip, &fam, addr)) < 0 ||
@@ -526,15 +545,14 @@ kobj_pod_ips(
 	return 0;
 }
 
-/* status.podIP: alone, or equal to podIPs[0] (Kubernetes keeps them so). */
+/* status.podIP (member value ip): alone, or equal to podIPs[0]. */
 static int
-kobj_pod_ip(
-    const struct json_doc *d, int status, struct kobj_pod *pod, int first)
+kobj_pod_ip(const struct json_doc *d, int ip, struct kobj_pod *pod, int first)
 {
 	unsigned char addr[16];
-	int ip, fam;
+	int fam;
 
-	ip = kobj_member(d, status, "podIP", KOBJ_E_IP);
+	ip = kobj_member(d, ip, KOBJ_E_IP);
 	if (ip == KOBJ_ABSENT || json_str_eq(d, ip, ""))
 		return 0;
 	if (ip < 0 || kobj_ip_parse(d, ip, &fam, addr) < 0)
@@ -550,25 +568,58 @@ kobj_pod_ip(
 
 /* ---- the pod ------------------------------------------------------------ */
 
+/* The members of a pod's objects that podid reads, in check order. */
+enum {
+	KOBJ_M_UID,
+	KOBJ_M_NS,
+	KOBJ_M_NAME,
+	KOBJ_M_RV,
+	KOBJ_M_DEL,
+	KOBJ_M_LABELS,
+	KOBJ_M_N
+};
+static const char *const kobj_meta_keys[KOBJ_M_N] = {"uid", "namespace", "name",
+    "resourceVersion", "deletionTimestamp", "labels"};
+
+enum {
+	KOBJ_S_SA,
+	KOBJ_S_HOSTNET,
+	KOBJ_S_CONT,
+	KOBJ_S_INIT,
+	KOBJ_S_EPH,
+	KOBJ_S_N
+};
+static const char *const kobj_spec_keys[KOBJ_S_N] = {"serviceAccountName",
+    "hostNetwork", "containers", "initContainers", "ephemeralContainers"};
+
+enum { KOBJ_T_PHASE, KOBJ_T_IPS, KOBJ_T_IP, KOBJ_T_N };
+static const char *const kobj_status_keys[KOBJ_T_N] = {
+    "phase", "podIPs", "podIP"};
+
+enum { KOBJ_P_META, KOBJ_P_KIND, KOBJ_P_SPEC, KOBJ_P_STATUS, KOBJ_P_N };
+static const char *const kobj_pod_keys[KOBJ_P_N] = {
+    "metadata", "kind", "spec", "status"};
+
 static int
 kobj_pod_meta(const struct json_doc *d, int meta, struct kobj_pod *pod)
 {
-	int r, del;
+	int m[KOBJ_M_N], r, del;
 
-	if ((r = kobj_str(d, meta, "uid", pod->uid, sizeof(pod->uid),
+	json_obj_getv(d, meta, kobj_meta_keys, KOBJ_M_N, m);
+	if ((r = kobj_str(d, m[KOBJ_M_UID], pod->uid, sizeof(pod->uid),
 	         kobj_uid_ok, KOBJ_E_UID)) < 0 ||
-	    (r = kobj_str(d, meta, "namespace", pod->ns, sizeof(pod->ns),
+	    (r = kobj_str(d, m[KOBJ_M_NS], pod->ns, sizeof(pod->ns),
 	         kobj_dns_label, KOBJ_E_NAMESPACE)) < 0 ||
-	    (r = kobj_str(d, meta, "name", pod->name, sizeof(pod->name),
+	    (r = kobj_str(d, m[KOBJ_M_NAME], pod->name, sizeof(pod->name),
 	         kobj_dns_subdomain, KOBJ_E_NAME)) < 0 ||
-	    (r = kobj_str(d, meta, "resourceVersion", pod->rv, sizeof(pod->rv),
+	    (r = kobj_str(d, m[KOBJ_M_RV], pod->rv, sizeof(pod->rv),
 	         kobj_opaque_ok, KOBJ_E_RV)) < 0)
 		return r;
-	del = kobj_member(d, meta, "deletionTimestamp", KOBJ_E_DELETION);
+	del = kobj_member(d, m[KOBJ_M_DEL], KOBJ_E_DELETION);
 	if (del != KOBJ_ABSENT && json_type(d, del) != JSON_STRING)
 		return KOBJ_E_DELETION;
 	pod->terminating = del != KOBJ_ABSENT;
-	return kobj_labels(d, meta, pod);
+	return kobj_labels(d, m[KOBJ_M_LABELS], pod);
 }
 
 static bool
@@ -580,22 +631,22 @@ kobj_sa_ok(const char *s, size_t n)
 static int
 kobj_pod_spec(const struct json_doc *d, int spec, struct kobj_pod *pod)
 {
-	int r;
+	int m[KOBJ_S_N], r;
 
-	if ((r = kobj_str(d, spec, "serviceAccountName", pod->sa,
-	         sizeof(pod->sa), NULL, KOBJ_E_SA)) < 0)
+	json_obj_getv(d, spec, kobj_spec_keys, KOBJ_S_N, m);
+	if ((r = kobj_str(d, m[KOBJ_S_SA], pod->sa, sizeof(pod->sa), NULL,
+	         KOBJ_E_SA)) < 0)
 		return r;
 	if (!kobj_sa_ok(pod->sa, strlen(pod->sa))) {
 		pod->sa[0] = '\0';
 		return KOBJ_E_SA;
 	}
-	if ((r = kobj_bool(d, spec, "hostNetwork", &pod->host_network,
-	         KOBJ_E_HOSTNET)) < 0)
+	if ((r = kobj_bool(
+	         d, m[KOBJ_S_HOSTNET], &pod->host_network, KOBJ_E_HOSTNET)) < 0)
 		return r;
-	if ((r = kobj_containers(d, spec, "containers", true, pod)) < 0 ||
-	    (r = kobj_containers(d, spec, "initContainers", false, pod)) < 0 ||
-	    (r = kobj_containers(d, spec, "ephemeralContainers", false, pod)) <
-	        0)
+	if ((r = kobj_containers(d, m[KOBJ_S_CONT], true, pod)) < 0 ||
+	    (r = kobj_containers(d, m[KOBJ_S_INIT], false, pod)) < 0 ||
+	    (r = kobj_containers(d, m[KOBJ_S_EPH], false, pod)) < 0)
 		return r;
 	return 0;
 }
@@ -603,10 +654,11 @@ kobj_pod_spec(const struct json_doc *d, int spec, struct kobj_pod *pod)
 static int
 kobj_pod_status(const struct json_doc *d, int status, struct kobj_pod *pod)
 {
-	int phase, first, r;
+	int m[KOBJ_T_N], phase, first, r;
 	unsigned i;
 
-	phase = kobj_member(d, status, "phase", KOBJ_E_PHASE);
+	json_obj_getv(d, status, kobj_status_keys, KOBJ_T_N, m);
+	phase = kobj_member(d, m[KOBJ_T_PHASE], KOBJ_E_PHASE);
 	if (phase != KOBJ_ABSENT) {
 		for (i = KOBJ_PHASE_PENDING; i <= KOBJ_PHASE_UNKNOWN; i++)
 			if (json_str_eq(d, phase, kobj_phases[i]))
@@ -614,30 +666,32 @@ kobj_pod_status(const struct json_doc *d, int status, struct kobj_pod *pod)
 		if (pod->phase == KOBJ_PHASE_NONE)
 			return KOBJ_E_PHASE;
 	}
-	if ((r = kobj_pod_ips(d, status, pod, &first)) < 0)
+	if ((r = kobj_pod_ips(d, m[KOBJ_T_IPS], pod, &first)) < 0)
 		return r;
-	return kobj_pod_ip(d, status, pod, first);
+	return kobj_pod_ip(d, m[KOBJ_T_IP], pod, first);
 }
 
 int
 kobj_pod_decode(const struct json_doc *d, int obj, struct kobj_pod *out)
 {
-	int meta, spec, status, r;
+	int m[KOBJ_P_N], meta, spec, status, r;
 
 	memset(out, 0, sizeof(*out));
 	if (json_type(d, obj) != JSON_OBJECT)
 		return KOBJ_E_NOTOBJ;
-	if ((meta = kobj_object(d, obj, "metadata", true, KOBJ_E_METADATA)) < 0)
+	json_obj_getv(d, obj, kobj_pod_keys, KOBJ_P_N, m);
+	meta = kobj_object(d, m[KOBJ_P_META], true, KOBJ_E_METADATA);
+	if (meta < 0)
 		return meta;
 	/* identity first: it is what a caller needs to drop a refused pod */
 	if ((r = kobj_pod_meta(d, meta, out)) < 0 ||
-	    (r = kobj_kind(d, obj, "Pod")) < 0)
+	    (r = kobj_kind(d, m[KOBJ_P_KIND], "Pod")) < 0)
 		return r;
-	if ((spec = kobj_object(d, obj, "spec", true, KOBJ_E_SPEC)) < 0)
+	if ((spec = kobj_object(d, m[KOBJ_P_SPEC], true, KOBJ_E_SPEC)) < 0)
 		return spec;
 	if ((r = kobj_pod_spec(d, spec, out)) < 0)
 		return r;
-	status = kobj_object(d, obj, "status", false, KOBJ_E_STATUS);
+	status = kobj_object(d, m[KOBJ_P_STATUS], false, KOBJ_E_STATUS);
 	if (status == KOBJ_ABSENT)
 		return 0;
 	if (status < 0)
@@ -652,7 +706,7 @@ static int
 kobj_slice(const struct json_doc *d, int obj, const char *key, const char **p,
     size_t *len)
 {
-	int v = kobj_member(d, obj, key, KOBJ_E_APISTATUS);
+	int v = kobj_member(d, kobj_get(d, obj, key), KOBJ_E_APISTATUS);
 
 	*p = NULL;
 	*len = 0;
@@ -673,9 +727,9 @@ kobj_status_decode(const struct json_doc *d, int obj, struct kobj_status *out)
 	memset(out, 0, sizeof(*out));
 	if (json_type(d, obj) != JSON_OBJECT)
 		return KOBJ_E_NOTOBJ;
-	if ((r = kobj_kind(d, obj, "Status")) < 0)
+	if ((r = kobj_kind(d, kobj_get(d, obj, "kind"), "Status")) < 0)
 		return r;
-	v = kobj_member(d, obj, "code", KOBJ_E_APISTATUS);
+	v = kobj_member(d, kobj_get(d, obj, "code"), KOBJ_E_APISTATUS);
 	if (v != KOBJ_ABSENT &&
 	    (v < 0 || json_int64(d, v, &code) < 0 || code < 0 || code > 999))
 		return KOBJ_E_APISTATUS;
@@ -721,12 +775,13 @@ kobj_bookmark(const struct json_doc *d, int obj, struct kobj_event *out)
 {
 	int meta, r;
 
-	if ((r = kobj_kind(d, obj, "Pod")) < 0)
+	if ((r = kobj_kind(d, kobj_get(d, obj, "kind"), "Pod")) < 0)
 		return r;
-	if ((meta = kobj_object(d, obj, "metadata", true, KOBJ_E_METADATA)) < 0)
+	if ((meta = kobj_object(
+	         d, kobj_get(d, obj, "metadata"), true, KOBJ_E_METADATA)) < 0)
 		return meta;
-	return kobj_str(d, meta, "resourceVersion", out->rv, sizeof(out->rv),
-	    kobj_opaque_ok, KOBJ_E_RV);
+	return kobj_str(d, kobj_get(d, meta, "resourceVersion"), out->rv,
+	    sizeof(out->rv), kobj_opaque_ok, KOBJ_E_RV);
 }
 
 int
@@ -770,14 +825,15 @@ kobj_list_decode(const char *buf, size_t len, struct json_tok *toks,
 		return r;
 	if (json_type(d, 0) != JSON_OBJECT)
 		return KOBJ_E_NOTOBJ;
-	if ((r = kobj_kind(d, 0, "PodList")) < 0)
+	if ((r = kobj_kind(d, kobj_get(d, 0, "kind"), "PodList")) < 0)
 		return r;
-	if ((meta = kobj_object(d, 0, "metadata", true, KOBJ_E_METADATA)) < 0)
+	if ((meta = kobj_object(
+	         d, kobj_get(d, 0, "metadata"), true, KOBJ_E_METADATA)) < 0)
 		return meta;
-	if ((r = kobj_str(d, meta, "resourceVersion", out->rv, sizeof(out->rv),
-	         kobj_opaque_ok, KOBJ_E_RV)) < 0 ||
-	    (r = kobj_str(d, meta, "continue", out->cont, sizeof(out->cont),
-	         NULL, KOBJ_E_CONTINUE)) < 0)
+	if ((r = kobj_str(d, kobj_get(d, meta, "resourceVersion"), out->rv,
+	         sizeof(out->rv), kobj_opaque_ok, KOBJ_E_RV)) < 0 ||
+	    (r = kobj_str(d, kobj_get(d, meta, "continue"), out->cont,
+	         sizeof(out->cont), NULL, KOBJ_E_CONTINUE)) < 0)
 		return r;
 	if (out->cont[0] != '\0' &&
 	    !kobj_opaque_ok(out->cont, strlen(out->cont)))

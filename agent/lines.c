@@ -1,9 +1,12 @@
 /*
  * Newline framing.  The buffer holds [start, end): handed-out lines are
  * slices of it, so nothing is copied per line.  Space at the tail is
- * reclaimed lazily: a push moves the unfinished line to the front only when
- * the new bytes do not fit behind it, which keeps it to one memmove per push
- * and none at all while lines end inside the buffer.
+ * reclaimed by moving the unfinished line to the front, at most one memmove
+ * per push: when the new bytes do not fit behind it, or once LINES_RECLAIM_BYTES
+ * bytes of handed-out lines lie before it.  The second keeps a stream's
+ * bytes in the first LINES_RECLAIM_BYTES + one line of a buffer sized for the
+ * largest event (2 MiB): cache-warm, where writing ever further into the
+ * buffer took each push to cold memory (issue 3: 0.5 us of a 5.6 KB event).
  */
 #include <string.h>
 
@@ -41,7 +44,8 @@ lines_push(struct lines *l, const char *data, size_t len)
 		len -= taken;
 		l->skipping = false;
 	}
-	if (len > l->cap - l->end && l->start > 0) {
+	if (l->start > 0 &&
+	    (len > l->cap - l->end || l->start >= LINES_RECLAIM_BYTES)) {
 		memmove(l->buf, l->buf + l->start, l->end - l->start);
 		l->end -= l->start;
 		l->scan -= l->start;

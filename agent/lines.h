@@ -25,6 +25,13 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+/*
+ * Handed-out bytes before an unfinished line that make a push move it to
+ * the front of the buffer (else only a push that does not fit does): a
+ * stream stays in the first LINES_RECLAIM_BYTES + one line of the buffer.
+ */
+#define LINES_RECLAIM_BYTES (64u << 10)
+
 enum lines_err {
 	LINES_E_TOOLONG = -1, /* a line did not fit the buffer: skipped */
 };

@@ -379,6 +379,43 @@ out:
 	free(in);
 }
 
+/*
+ * LINES_RECLAIM_BYTES handed out before an unfinished line: the next push
+ * moves it to the front; one byte fewer: it stays where it is.
+ */
+static void
+t_reclaim(void)
+{
+	size_t cap = 4 * LINES_RECLAIM_BYTES, first, k;
+	const char *line;
+	struct lines l;
+	size_t len;
+	char *buf, *in;
+
+	buf = malloc(cap);
+	in = malloc(LINES_RECLAIM_BYTES + 2);
+	check(buf != NULL && in != NULL);
+	if (buf == NULL || in == NULL)
+		goto out;
+	for (k = 0; k < 2; k++) {
+		first = LINES_RECLAIM_BYTES - k; /* with its '\n' */
+		memset(in, 'a', first - 1);
+		memcpy(in + first - 1, "\nbc", 3);
+		lines_init(&l, buf, cap);
+		check_int(lines_push(&l, in, first + 2), first + 2);
+		check_int(lines_next(&l, &line, &len), 1);
+		check(line == buf && len == first - 1);
+		check_int(lines_next(&l, &line, &len), 0);
+		check_int(lines_push(&l, "d\n", 2), 2);
+		check_int(lines_next(&l, &line, &len), 1);
+		check(len == 3 && memcmp(line, "bcd", 3) == 0);
+		check(line == (k == 0 ? buf : buf + first));
+	}
+out:
+	free(buf);
+	free(in);
+}
+
 int
 main(void)
 {
@@ -390,5 +427,6 @@ main(void)
 	test(t_pending_reset, "pending bytes, reset, skipping");
 	test(t_bytes_kept, "blank lines, CR and NUL kept");
 	test(t_event_limit, "LIM_KOBJ_EVENT_BYTES at N and N+1");
+	test(t_reclaim, "LINES_RECLAIM_BYTES at N and N-1");
 	return harness_done();
 }
