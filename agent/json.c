@@ -846,8 +846,11 @@ json_obj_getv(const struct json_doc *doc, int obj, const char *const *keys,
 	unsigned i;
 	int k, left;
 
-	if (n > JSON_GETV_MAX)
-		n = JSON_GETV_MAX;
+	if (n > JSON_GETV_MAX) {
+		for (i = 0; i < n; i++)
+			val[i] = JSON_E_RANGE;
+		return JSON_E_RANGE;
+	}
 	for (i = 0; i < n; i++) {
 		val[i] = JSON_E_TYPE;
 		klen[i] = strlen(keys[i]);

@@ -120,11 +120,11 @@ int json_next(const struct json_doc *doc, int tok);
 int json_obj_get(const struct json_doc *doc, int obj, const char *key);
 
 /*
- * json_obj_get for n keys (n <= JSON_GETV_MAX) in one pass over obj's
- * members: val[i] is what json_obj_get(doc, obj, keys[i]) returns (the
- * value token, JSON_E_NOKEY, JSON_E_DUPKEY, or JSON_E_TYPE for all when
- * obj is not an object).  Returns 0 or JSON_E_TYPE.  For decoders that
- * read several members of a wide object.
+ * json_obj_get for n keys in one pass over obj's members: val[i] is what
+ * json_obj_get(doc, obj, keys[i]) returns (the value token, JSON_E_NOKEY,
+ * JSON_E_DUPKEY, or JSON_E_TYPE when obj is not an object).  Returns 0,
+ * JSON_E_TYPE, or JSON_E_RANGE when n > JSON_GETV_MAX (every val[i] is
+ * then JSON_E_RANGE).  For decoders that read several members of an object.
  */
 #define JSON_GETV_MAX 16
 int json_obj_getv(const struct json_doc *doc, int obj, const char *const *keys,

@@ -367,6 +367,43 @@ t_obj_get(void)
 	check_int(json_obj_get(&doc, 0, "a"), JSON_E_TYPE);
 }
 
+/* getv agrees with get key by key; n at JSON_GETV_MAX and one more. */
+static void
+t_obj_getv(void)
+{
+	static const char *const keys[] = {"a", "c", "x", "ab", "", "b"};
+	const char *many[JSON_GETV_MAX + 1];
+	int val[JSON_GETV_MAX + 1];
+	struct json_doc doc;
+	unsigned i;
+
+	check(parse(&doc,
+	          "{\"a\":1,\"b\":{\"a\":2},\"c\":3,\"\\u0063\":4,"
+	          "\"ab\":5}") > 0);
+	check_int(json_obj_getv(&doc, 0, keys, 6, val), 0);
+	check_int(val[0], 2);
+	check_int(val[1], JSON_E_DUPKEY);
+	check_int(val[2], JSON_E_NOKEY);
+	check_int(val[3], json_next(&doc, 0) - 1);
+	check_int(val[4], JSON_E_NOKEY);
+	check_int(val[5], 4);
+	for (i = 0; i < 6; i++)
+		check_int(val[i], json_obj_get(&doc, 0, keys[i]));
+	check_int(json_obj_getv(&doc, 4, keys, 6, val), 0); /* "b" */
+	check_int(val[0], 6);
+	check_int(json_obj_getv(&doc, 2, keys, 2, val), JSON_E_TYPE);
+	check_int(val[0], JSON_E_TYPE);
+	check_int(val[1], JSON_E_TYPE);
+	for (i = 0; i <= JSON_GETV_MAX; i++)
+		many[i] = i % 2 ? "ab" : "a";
+	check_int(json_obj_getv(&doc, 0, many, JSON_GETV_MAX, val), 0);
+	check_int(val[JSON_GETV_MAX - 1], val[3]);
+	check_int(
+	    json_obj_getv(&doc, 0, many, JSON_GETV_MAX + 1, val), JSON_E_RANGE);
+	check_int(val[0], JSON_E_RANGE);
+	check_int(val[JSON_GETV_MAX], JSON_E_RANGE);
+}
+
 static void
 t_iter(void)
 {
@@ -633,6 +670,7 @@ main(void)
 	test(t_string_offsets, "string bytes at every offset of a word");
 	test(t_types_and_slices, "types, slices, accessors");
 	test(t_obj_get, "obj_get: decoded keys, duplicates, absent");
+	test(t_obj_getv, "obj_getv: one pass, as obj_get; n at N and N+1");
 	test(t_iter, "iteration over objects and arrays");
 	test(t_str_eq, "str_eq without copying");
 	test(t_unescape, "unescape: utf-8, limits at N and N+1");
