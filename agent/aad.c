@@ -23,11 +23,16 @@
  * others wait: an answer from Azure AD (any 200 or 4xx) closes it, another
  * failure opens it again.  429 neither counts nor resets: Azure AD is up.
  *
- * Secrets live in a table keyed by identity name (the policy's, as the
- * cache cuts it), with the client-id, tenant and authority they were read
- * for; a request is built when it is sent, so a retry after a reload uses
- * the new secret.  The buffers that saw a secret or a token are wiped once
- * the request is over.
+ * Credentials live in a table keyed by identity name (the policy's, as the
+ * cache cuts it), with the kind, client-id, tenant and authority they were
+ * read for: a secret's bytes, a certificate's signer, a federated
+ * identity's audience.  A request is built when it is sent, so a retry
+ * after a reload uses the new secret, and every certificate request
+ * carries a freshly signed assertion (Azure AD refuses a jti seen before).
+ * A federated fetch starts in TOKEN: ktoken answers from the loop with the
+ * pod's service-account token, kept in the fetch record for its retries,
+ * then the fetch queues like the others.  The buffers that saw a secret or
+ * a token are wiped once the request is over.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -44,11 +49,14 @@
 #include "agent/aad.h"
 #include "agent/hclient.h"
 #include "agent/json.h"
+#include "agent/jwt.h"
+#include "agent/ktoken.h"
 #include "agent/log.h"
 #include "agent/resolv.h"
 
 #define AAD_NFETCH            (LIM_AAD_CONNS + LIM_AAD_QUEUE)
 #define AAD_DEFAULT_AUTHORITY "https://login.microsoftonline.com"
+#define AAD_DEFAULT_AUDIENCE  "api://AzureADTokenExchange"
 #define AAD_ASSERTION_TYPE                                                     \
 	"urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 #define AAD_CODE_CHARS                                                         \
@@ -56,6 +64,7 @@
 
 enum aad_state {
 	AS_FREE,
+	AS_TOKEN,   /* federated: waiting for the pod's service-account token */
 	AS_QUEUED,  /* waiting for its authority and a connection */
 	AS_RUNNING, /* a request is out on conn */
 	AS_BACKOFF, /* waiting to retry */
@@ -99,6 +108,9 @@ struct aad_fetch {
 	struct loop_timer timer;
 	struct aad *a;
 	char audit[32];
+	uint32_t kt_handle; /* AS_TOKEN: the ktoken get */
+	size_t sa_len;      /* federated: the SA token, wiped at the end */
+	char sa_tok[LIM_KTOKEN_BYTES + 1];
 };
 
 struct aad_conn {
@@ -116,19 +128,26 @@ struct aad_conn {
 	unsigned char iobuf[BR_SSL_BUFSIZE_BIDI];
 };
 
+/* One identity's credential: a secret, a signer or an audience by kind. */
 struct aad_secret {
 	bool used, seen, loaded, v1;
+	enum pol_kind kind;
 	char name[sizeof(((struct tok_req *)0)->identity)];
 	char client_id[sizeof(((struct tok_req *)0)->client_id)];
 	char tenant[sizeof(((struct tok_req *)0)->tenant)];
 	char authority[sizeof(((struct tok_req *)0)->authority)];
 	size_t len;
 	char bytes[LIM_AAD_SECRET_BYTES];
+	char audience[LIM_KTOKEN_AUDIENCE_BYTES + 1]; /* federated */
+	struct jwt_signer signer;                     /* certificate */
 };
 
+/* A fetch answered without a record (queue full, no ktoken, ...): its
+ * static result goes out from the kick timer. */
 struct aad_reject {
 	uint32_t handle;
 	bool live;
+	const struct tok_result *r;
 };
 
 struct aad {
@@ -136,6 +155,7 @@ struct aad {
 	struct tokcache *tc;
 	const struct pem_anchors *anchors;
 	struct resolv *resolv;
+	struct ktoken *kt;
 	char default_authority[sizeof(((struct tok_req *)0)->authority)];
 	struct aad_opts opt;
 	struct aad_stats st;
@@ -149,6 +169,10 @@ struct aad {
 	struct aad_error eb;
 	char desc[LIM_AAD_ERROR_DESC_BYTES + 64];
 	char form[LIM_AAD_REQUEST_BYTES];
+	char assertion[LIM_JWT_ASSERTION_BYTES];
+	/* Certificate and key files at a reload, and the chain's DER. */
+	char pem_cert[LIM_AAD_PEM_BYTES], pem_key[LIM_AAD_PEM_BYTES];
+	unsigned char pem_scratch[LIM_PEM_CHAIN_BYTES];
 	struct aad_auth auth[LIM_AAD_AUTHORITIES];
 	struct aad_secret sec[LIM_AAD_IDENTITIES];
 	struct aad_conn conn[LIM_AAD_CONNS];
@@ -747,7 +771,8 @@ aad_secret_slot(struct aad *a, const struct aad_secret *want)
 		if (!s->used) {
 			if (free_slot == NULL)
 				free_slot = s;
-		} else if (!s->seen && strcmp(s->name, want->name) == 0 &&
+		} else if (!s->seen && s->kind == want->kind &&
+		    strcmp(s->name, want->name) == 0 &&
 		    strcmp(s->client_id, want->client_id) == 0 &&
 		    strcmp(s->tenant, want->tenant) == 0 &&
 		    strcmp(s->authority, want->authority) == 0)
@@ -758,33 +783,51 @@ aad_secret_slot(struct aad *a, const struct aad_secret *want)
 	return free_slot;
 }
 
-/* One POL_SECRET identity: 0, or -1 when its secret is not there. */
-static int
-aad_secret_load(struct aad *a, const struct pol_identity *id)
+/* The slot of identity id (kept from the last policy when its kind, name,
+ * client-id, tenant and authority are the same), marked seen; NULL when
+ * a field is too long or the table is full (logged). */
+static struct aad_secret *
+aad_ident_take(struct aad *a, const struct pol_identity *id)
 {
-	char path[4096], buf[LIM_AAD_SECRET_BYTES + 3];
 	struct aad_secret want = {0}, *s;
-	ssize_t n;
 
+	want.kind = id->kind;
 	if (!aad_pcopy(want.name, sizeof(want.name), &id->name, true) ||
 	    !aad_pcopy(want.client_id, sizeof(want.client_id), &id->client_id,
 	        false) ||
 	    !aad_pcopy(want.tenant, sizeof(want.tenant), &id->tenant, false) ||
 	    !aad_pcopy(want.authority, sizeof(want.authority), &id->authority,
-	        false) ||
-	    !aad_pcopy(path, sizeof(path), &id->secret_file, false)) {
+	        false)) {
 		log_warnx("aad: identity %s: a field is too long", want.name);
-		return -1;
+		return NULL;
 	}
 	if ((s = aad_secret_slot(a, &want)) == NULL) {
-		log_warnx("aad: identity %s: more than %u secret identities",
+		log_warnx("aad: identity %s: more than %u Azure AD identities",
 		    want.name, LIM_AAD_IDENTITIES);
-		return -1;
+		return NULL;
 	}
 	if (!s->used)
 		*s = want;
 	s->used = s->seen = true;
 	s->v1 = id->aad_v1;
+	return s;
+}
+
+/* One POL_SECRET identity: 0, or -1 when its secret is not there. */
+static int
+aad_secret_load(struct aad *a, const struct pol_identity *id)
+{
+	char path[4096], buf[LIM_AAD_SECRET_BYTES + 3];
+	struct aad_secret *s;
+	ssize_t n;
+
+	if ((s = aad_ident_take(a, id)) == NULL)
+		return -1;
+	if (!aad_pcopy(path, sizeof(path), &id->secret_file, false)) {
+		log_warnx(
+		    "aad: identity %s: secret file name too long", s->name);
+		return -1;
+	}
 	a->st.secret_loads++;
 	n = aad_read_secret(path, buf, sizeof(buf));
 	if (n < 0) {
@@ -801,22 +844,160 @@ aad_secret_load(struct aad *a, const struct pol_identity *id)
 	return 0;
 }
 
+/* Reads a whole PEM file into buf (cap bytes); its length, or -1 with
+ * errno (EFBIG when it does not fit). */
+static ssize_t
+aad_read_pem(const char *path, char *buf, size_t cap)
+{
+	size_t n = 0;
+	ssize_t r = 1;
+	int fd;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return -1;
+	while (n < cap && (r = read(fd, buf + n, cap - n)) != 0) {
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			close(fd);
+			return -1;
+		}
+		n += (size_t)r;
+	}
+	/* Full: one more byte tells a file of exactly cap bytes apart. */
+	if (n == cap && read(fd, &(char){0}, 1) != 0) {
+		close(fd);
+		errno = EFBIG;
+		return -1;
+	}
+	close(fd);
+	return (ssize_t)n;
+}
+
+/* Reads the certificate and key files of id into the reload buffers;
+ * 0, or -1 (logged).  *keyp, *klen: the key's text (maybe the cert's). */
+static int
+aad_cert_files(struct aad *a, const struct pol_identity *id, const char *name,
+    size_t *clen, const char **keyp, size_t *klen)
+{
+	char cpath[4096], kpath[4096];
+	const struct pol_str *kf =
+	    id->key_file.len > 0 ? &id->key_file : &id->cert_file;
+	ssize_t n;
+
+	if (!aad_pcopy(cpath, sizeof(cpath), &id->cert_file, false) ||
+	    !aad_pcopy(kpath, sizeof(kpath), kf, false) || cpath[0] == '\0') {
+		log_warnx(
+		    "aad: identity %s: no usable certificate file name", name);
+		return -1;
+	}
+	if ((n = aad_read_pem(cpath, a->pem_cert, sizeof(a->pem_cert))) < 0) {
+		log_warn("aad: identity %s: certificate file %s", name, cpath);
+		return -1;
+	}
+	*clen = (size_t)n;
+	*keyp = a->pem_cert;
+	*klen = *clen;
+	if (strcmp(cpath, kpath) == 0)
+		return 0;
+	if ((n = aad_read_pem(kpath, a->pem_key, sizeof(a->pem_key))) < 0) {
+		log_warn("aad: identity %s: key file %s", name, kpath);
+		return -1;
+	}
+	*keyp = a->pem_key;
+	*klen = (size_t)n;
+	return 0;
+}
+
+/*
+ * One POL_CERTIFICATE identity: its signer made again from the files (the
+ * old one wiped first: a certificate that no longer loads must not keep
+ * signing).  0, or -1 when it did not load.
+ */
+static int
+aad_cert_load(struct aad *a, const struct pol_identity *id)
+{
+	struct aad_secret *s;
+	const char *key = NULL;
+	size_t clen = 0, klen = 0;
+	int rc = -1;
+
+	if ((s = aad_ident_take(a, id)) == NULL)
+		return -1;
+	a->st.cert_loads++;
+	jwt_signer_cleanup(&s->signer);
+	s->loaded = false;
+	if (aad_cert_files(a, id, s->name, &clen, &key, &klen) != 0)
+		goto out;
+	rc = jwt_signer_init(&s->signer, id->signing, a->pem_cert, clen, key,
+	    klen, a->pem_scratch, sizeof(a->pem_scratch));
+	if (rc != 0) {
+		log_warnx("aad: identity %s: certificate %.*s: %s", s->name,
+		    (int)id->cert_file.len, id->cert_file.s, jwt_strerror(rc));
+		rc = -1;
+		goto out;
+	}
+	s->loaded = true;
+out:
+	explicit_bzero(a->pem_cert, sizeof(a->pem_cert));
+	explicit_bzero(a->pem_key, sizeof(a->pem_key));
+	explicit_bzero(a->pem_scratch, sizeof(a->pem_scratch));
+	return rc;
+}
+
+/* One POL_FEDERATED identity: its audience (default Azure's). */
+static int
+aad_federated_load(struct aad *a, const struct pol_identity *id)
+{
+	struct aad_secret *s;
+
+	if ((s = aad_ident_take(a, id)) == NULL)
+		return -1;
+	if (id->audience.len == 0)
+		memcpy(s->audience, AAD_DEFAULT_AUDIENCE,
+		    sizeof(AAD_DEFAULT_AUDIENCE));
+	else if (!aad_pcopy(
+	             s->audience, sizeof(s->audience), &id->audience, false)) {
+		log_warnx("aad: identity %s: audience too long", s->name);
+		s->loaded = false;
+		return -1;
+	}
+	s->loaded = true;
+	return 0;
+}
+
+static void
+aad_ident_wipe(struct aad_secret *s)
+{
+	jwt_signer_cleanup(&s->signer);
+	explicit_bzero(s, sizeof(*s));
+}
+
 int
 aad_repolicy(struct aad *a, const struct pol *pol)
 {
-	unsigned i, bad = 0;
+	unsigned i, bad = 0, cbad = 0;
+	const struct pol_identity *id;
 
 	for (i = 0; i < LIM_AAD_IDENTITIES; i++)
 		a->sec[i].seen = false;
-	for (i = 0; pol != NULL && i < pol->nidentities; i++)
-		if (pol->identities[i].kind == POL_SECRET &&
-		    aad_secret_load(a, &pol->identities[i]) != 0)
+	for (i = 0; pol != NULL && i < pol->nidentities; i++) {
+		id = &pol->identities[i];
+		if (id->kind == POL_SECRET && aad_secret_load(a, id) != 0)
 			bad++;
+		else if (id->kind == POL_CERTIFICATE &&
+		    aad_cert_load(a, id) != 0)
+			cbad++;
+		else if (id->kind == POL_FEDERATED &&
+		    aad_federated_load(a, id) != 0)
+			bad++;
+	}
 	for (i = 0; i < LIM_AAD_IDENTITIES; i++)
 		if (a->sec[i].used && !a->sec[i].seen)
-			explicit_bzero(&a->sec[i], sizeof(a->sec[i]));
+			aad_ident_wipe(&a->sec[i]);
 	a->st.secret_errors += bad;
-	return (int)bad;
+	a->st.cert_errors += cbad;
+	return (int)(bad + cbad);
 }
 
 static const struct aad_secret *
@@ -827,7 +1008,7 @@ aad_secret_find(const struct aad *a, const struct tok_req *req)
 	for (i = 0; i < LIM_AAD_IDENTITIES; i++) {
 		const struct aad_secret *s = &a->sec[i];
 
-		if (s->used && s->loaded &&
+		if (s->used && s->kind == req->kind &&
 		    strcmp(s->name, req->identity) == 0 &&
 		    strcmp(s->client_id, req->client_id) == 0 &&
 		    strcmp(s->tenant, req->tenant) == 0 &&
@@ -1067,6 +1248,8 @@ aad_deliver(struct aad *a, struct aad_fetch *f, const struct tok_result *r)
 {
 	f->state = AS_ENDING;
 	tokcache_fetched(a->tc, f->handle, r);
+	explicit_bzero(f->sa_tok, f->sa_len);
+	f->sa_len = 0;
 	f->state = AS_FREE;
 	f->conn = NULL;
 	f->req = NULL;
@@ -1363,6 +1546,106 @@ aad_done_cb(struct hclient *hc, int err, void *arg)
 
 static const struct hclient_cb aad_cb = {aad_head_cb, aad_body_cb, aad_done_cb};
 
+/* A credential is missing: 503 with audit code, logged. */
+static int
+aad_no_cred(struct aad *a, struct aad_fetch *f, const char *code,
+    const char *why, const char *desc)
+{
+	snprintf(f->audit, sizeof(f->audit), "%s", code);
+	log_warnx("aad: identity %s: %s", f->req->identity, why);
+	aad_final(
+	    a, f, 503, LIM_AAD_RETRY_AFTER_S, "service_unavailable", desc);
+	return -1;
+}
+
+/* A fresh assertion of s's signer for aud into a->assertion. */
+static int
+aad_sign(struct aad *a, struct aad_fetch *f, const struct aad_secret *s,
+    const char *aud, struct aad_cred *cred)
+{
+	unsigned char rnd[JWT_RANDOM_BYTES];
+	ssize_t n;
+
+	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd)) {
+		explicit_bzero(rnd, sizeof(rnd));
+		return aad_no_cred(a, f, "aad_random", "getrandom failed",
+		    "podid cannot sign the client assertion");
+	}
+	n = jwt_assertion(a->assertion, sizeof(a->assertion), &s->signer,
+	    f->req->client_id, aud, (int64_t)time(NULL), LIM_JWT_LIFETIME_S,
+	    rnd);
+	explicit_bzero(rnd, sizeof(rnd));
+	if (n < 0) {
+		log_warnx("aad: identity %s: assertion: %s", f->req->identity,
+		    jwt_strerror((int)n));
+		return aad_no_cred(a, f, "aad_assertion",
+		    "the client assertion was not signed",
+		    "podid cannot sign the client assertion");
+	}
+	a->st.assertions++;
+	cred->assertion = a->assertion;
+	cred->assertion_len = (size_t)n;
+	return 0;
+}
+
+/* f's credential into *cred (aud: the token URL); 0, or -1 with f
+ * answered. */
+static int
+aad_credential(struct aad *a, struct aad_fetch *f, const struct aad_secret *s,
+    const char *aud, struct aad_cred *cred)
+{
+	switch (f->req->kind) {
+	case POL_SECRET:
+		if (s == NULL || !s->loaded)
+			return aad_no_cred(a, f, "aad_no_secret",
+			    "no client secret loaded",
+			    "the identity's client secret is not available");
+		cred->secret = s->bytes;
+		cred->secret_len = s->len;
+		return 0;
+	case POL_CERTIFICATE:
+		if (s == NULL || !s->loaded)
+			return aad_no_cred(a, f, "cert_load_failed",
+			    "no certificate loaded",
+			    "the identity's certificate is not available");
+		return aad_sign(a, f, s, aud, cred);
+	case POL_FEDERATED:
+		if (f->sa_len == 0)
+			return aad_no_cred(a, f, "aad_no_sa_token",
+			    "no service-account token",
+			    "the pod's service-account token is not available");
+		cred->assertion = f->sa_tok;
+		cred->assertion_len = f->sa_len;
+		return 0;
+	default:
+		return aad_no_cred(a, f, "aad_kind", "unusable kind",
+		    "the identity cannot be served");
+	}
+}
+
+/* The token URL's path into target and the whole URL (the assertion's
+ * aud) into url; 0 or -1. */
+static int
+aad_target(const struct aad_fetch *f, bool v1, char *target, size_t tlen,
+    char *url, size_t ulen)
+{
+	size_t o = 0;
+	int n;
+
+	if (aad_append(target, tlen, &o, f->auth->url.path,
+	        strlen(f->auth->url.path), false) != 0 ||
+	    aad_append(target, tlen, &o, "/", 1, false) != 0 ||
+	    aad_append(target, tlen, &o, f->req->tenant, strlen(f->req->tenant),
+	        true) != 0 ||
+	    aad_append(target, tlen, &o,
+	        v1 ? "/oauth2/token" : "/oauth2/v2.0/token", v1 ? 13 : 18,
+	        false) != 0)
+		return -1;
+	target[o] = '\0';
+	n = snprintf(url, ulen, "https://%s%s", f->auth->url.hostport, target);
+	return n < 0 || (size_t)n >= ulen ? -1 : 0;
+}
+
 /* Writes f's request into c->req; 0, or -1 with f answered. */
 static int
 aad_build(struct aad *a, struct aad_fetch *f, struct aad_conn *c)
@@ -1373,34 +1656,17 @@ aad_build(struct aad *a, struct aad_fetch *f, struct aad_conn *c)
 	    {HTTPC_STR("Accept"), HTTPC_STR("application/json")}};
 	const struct aad_secret *s = aad_secret_find(a, f->req);
 	struct aad_cred cred = {NULL, 0, NULL, 0};
-	char target[512];
-	size_t o = 0;
-	int n, h;
+	char target[512], url[sizeof(target) + sizeof(f->auth->url.hostport)];
+	bool v1 = s != NULL && s->v1;
+	int n = -1, h;
 
-	if (s == NULL) {
-		snprintf(f->audit, sizeof(f->audit), "aad_no_secret");
-		log_warnx("aad: identity %s: no client secret loaded",
-		    f->req->identity);
-		aad_final(a, f, 503, LIM_AAD_RETRY_AFTER_S,
-		    "service_unavailable",
-		    "the identity's client secret is not available");
-		return -1;
+	if (aad_target(f, v1, target, sizeof(target), url, sizeof(url)) == 0) {
+		if (aad_credential(a, f, s, url, &cred) != 0)
+			return -1;
+		n = aad_form(a->form, sizeof(a->form), f->req, v1, &cred);
 	}
-	cred.secret = s->bytes;
-	cred.secret_len = s->len;
-	if (aad_append(target, sizeof(target), &o, f->auth->url.path,
-	        strlen(f->auth->url.path), false) != 0 ||
-	    aad_append(target, sizeof(target), &o, "/", 1, false) != 0 ||
-	    aad_append(target, sizeof(target), &o, f->req->tenant,
-	        strlen(f->req->tenant), true) != 0 ||
-	    aad_append(target, sizeof(target), &o,
-	        s->v1 ? "/oauth2/token" : "/oauth2/v2.0/token", s->v1 ? 13 : 18,
-	        false) != 0)
-		n = -1;
-	else {
-		target[o] = '\0';
-		n = aad_form(a->form, sizeof(a->form), f->req, s->v1, &cred);
-	}
+	explicit_bzero(a->assertion,
+	    cred.assertion == a->assertion ? cred.assertion_len : 0);
 	h = n < 0 ? -1
 	          : httpc_req_format(c->req, sizeof(c->req), "POST",
 	                f->auth->url.hostport, target, hdr, 2, (size_t)n);
@@ -1547,13 +1813,23 @@ again:
 	}
 }
 
+static const struct tok_result aad_busy = {503, LIM_AAD_RETRY_AFTER_S, NULL,
+    "service_unavailable",
+    "too many token requests wait for Azure AD; retry later", "aad_queue_full"};
+static const struct tok_result aad_no_api = {503, LIM_AAD_RETRY_AFTER_S, NULL,
+    "service_unavailable",
+    "podid has no API server client for federated identities", "no_api_server"};
+static const struct tok_result aad_kt_full = {503, LIM_AAD_RETRY_AFTER_S, NULL,
+    "service_unavailable",
+    "too many service-account tokens are being asked for; retry later",
+    "tokenrequest_full"};
+static const struct tok_result aad_kt_arg = {503, LIM_AAD_RETRY_AFTER_S, NULL,
+    "service_unavailable", "the pod's names cannot be used in a TokenRequest",
+    "tokenrequest_bad_name"};
+
 static void
 aad_rejects(struct aad *a)
 {
-	static const struct tok_result busy = {503, LIM_AAD_RETRY_AFTER_S, NULL,
-	    "service_unavailable",
-	    "too many token requests wait for Azure AD; retry later",
-	    "aad_queue_full"};
 	struct aad_reject e;
 	unsigned n = a->rcount;
 
@@ -1562,7 +1838,7 @@ aad_rejects(struct aad *a)
 		a->rhead = (a->rhead + 1) % LIM_AAD_QUEUE;
 		a->rcount--;
 		if (e.live)
-			tokcache_fetched(a->tc, e.handle, &busy);
+			tokcache_fetched(a->tc, e.handle, e.r);
 	}
 }
 
@@ -1596,15 +1872,100 @@ aad_backoff_cb(struct loop *l, struct loop_timer *t, void *arg)
 
 /* ---- the fetcher ------------------------------------------------------- */
 
+/* Answers handle with r from the kick timer (never inside start). */
 static int
-aad_reject(struct aad *a, uint32_t handle)
+aad_reject(struct aad *a, uint32_t handle, const struct tok_result *r)
 {
 	if (a->rcount == LIM_AAD_QUEUE || !aad_kick(a))
 		return -1;
 	a->rej[(a->rhead + a->rcount++) % LIM_AAD_QUEUE] =
-	    (struct aad_reject){handle, true};
-	a->st.rejected++;
+	    (struct aad_reject){handle, true, r};
+	if (r == &aad_busy)
+		a->st.rejected++;
+	else
+		a->st.failed++;
 	return 0;
+}
+
+/* Why ktoken gave no token: the audit code, and a log line saying why. */
+static void
+aad_kt_failed(struct aad *a, struct aad_fetch *f, int err, int status)
+{
+	const struct tok_req *q = f->req;
+	const char *why = "";
+
+	if (err == KTOKEN_E_HTTP) {
+		snprintf(f->audit, sizeof(f->audit), "tokenrequest_%d", status);
+		why = status == 403 ? ": podid needs create on "
+		                      "serviceaccounts/token (RBAC)"
+		    : status == 404 ? ": no such pod or service account"
+		                    : "";
+	} else
+		snprintf(f->audit, sizeof(f->audit), "%s",
+		    err == KTOKEN_E_GONE          ? "pod_gone"
+		        : err == KTOKEN_E_CONNECT ? "tokenrequest_connect"
+		        : err == KTOKEN_E_DECODE  ? "tokenrequest_decode"
+		        : err == KTOKEN_E_AUTH    ? "tokenrequest_auth"
+		                                  : "tokenrequest_failed");
+	log_warnx("aad: identity %s: no service-account token for %s/%s "
+	          "(pod %s): %s%s",
+	    q->identity, q->pod_ns, q->pod_sa, q->pod_name, f->audit, why);
+	a->st.sa_errors++;
+	aad_final(a, f, 503, LIM_AAD_RETRY_AFTER_S, "service_unavailable",
+	    "the pod's service-account token is not available");
+}
+
+/* ktoken's answer for a federated fetch (from the loop). */
+static void
+aad_kt_cb(void *arg, int err, int status, const char *token, size_t len,
+    int64_t expires)
+{
+	struct aad_fetch *f = arg;
+	struct aad *a = f->a;
+
+	(void)expires;
+	if (f->state != AS_TOKEN)
+		return;
+	if (err == 0 && (len == 0 || len > LIM_KTOKEN_BYTES))
+		err = KTOKEN_E_DECODE;
+	if (err != 0) {
+		aad_kt_failed(a, f, err, status);
+		return;
+	}
+	memcpy(f->sa_tok, token, len);
+	f->sa_tok[len] = '\0';
+	f->sa_len = len;
+	a->st.sa_tokens++;
+	aad_q_insert(a, f, false);
+	aad_pump(a);
+}
+
+/* A federated fetch asks for the pod's token first; 0, or -1 when f
+ * was not used (then handle is answered through the reject ring). */
+static int
+aad_start_federated(struct aad *a, struct aad_fetch *f, uint32_t handle)
+{
+	const struct aad_secret *s = aad_secret_find(a, f->req);
+	const struct tok_req *q = f->req;
+	int rc;
+
+	if (a->kt == NULL)
+		return aad_reject(a, handle, &aad_no_api) == 0 ? 1 : -1;
+	f->state = AS_TOKEN;
+	rc = ktoken_get(a->kt, q->pod_ns, q->pod_sa, q->pod_name, q->pod_uid,
+	    s != NULL && s->loaded ? s->audience : AAD_DEFAULT_AUDIENCE,
+	    aad_kt_cb, f, &f->kt_handle);
+	if (rc == 0)
+		return 0;
+	f->state = AS_FREE;
+	f->req = NULL;
+	log_warnx("aad: identity %s: TokenRequest for %s/%s not asked (%s)",
+	    q->identity, q->pod_ns, q->pod_sa,
+	    rc == KTOKEN_E_FULL ? "queue full" : "bad name");
+	return aad_reject(a, handle,
+	           rc == KTOKEN_E_FULL ? &aad_kt_full : &aad_kt_arg) == 0
+	    ? 1
+	    : -1;
 }
 
 static int
@@ -1616,7 +1977,8 @@ aad_start(void *ctx, const struct tok_req *req, uint32_t handle)
 	unsigned i;
 
 	a->st.fetches++;
-	if (req->kind != POL_SECRET ||
+	if ((req->kind != POL_SECRET && req->kind != POL_CERTIFICATE &&
+	        req->kind != POL_FEDERATED) ||
 	    (au = aad_auth_get(a, req->authority)) == NULL || !aad_kick(a)) {
 		log_warnx("aad: identity %s: unusable kind or authority %s",
 		    req->identity, req->authority);
@@ -1627,7 +1989,7 @@ aad_start(void *ctx, const struct tok_req *req, uint32_t handle)
 		if (a->fetch[i].state == AS_FREE)
 			f = &a->fetch[i];
 	if (f == NULL)
-		return aad_reject(a, handle);
+		return aad_reject(a, handle, &aad_busy);
 	f->handle = handle;
 	f->req = req;
 	f->auth = au;
@@ -1636,6 +1998,9 @@ aad_start(void *ctx, const struct tok_req *req, uint32_t handle)
 	f->start_ms = loop_clock_ms();
 	f->retry_after_s = 0;
 	f->audit[0] = '\0';
+	f->sa_len = 0;
+	if (req->kind == POL_FEDERATED)
+		return aad_start_federated(a, f, handle) < 0 ? -1 : 0;
 	aad_q_insert(a, f, false);
 	return 0;
 }
@@ -1657,6 +2022,8 @@ aad_cancel(void *ctx, uint32_t handle)
 			continue;
 		if (f->state == AS_QUEUED)
 			aad_q_remove(a, f);
+		else if (f->state == AS_TOKEN)
+			ktoken_cancel(a->kt, f->kt_handle);
 		else if (f->state == AS_BACKOFF)
 			loop_timer_cancel(a->loop, &f->timer);
 		else if (f->state == AS_RUNNING) {
@@ -1667,10 +2034,18 @@ aad_cancel(void *ctx, uint32_t handle)
 			aad_conn_wipe(c);
 			(void)aad_kick(a);
 		}
+		explicit_bzero(f->sa_tok, f->sa_len);
+		f->sa_len = 0;
 		f->state = AS_FREE;
 		f->req = NULL;
 		return;
 	}
+}
+
+void
+aad_set_ktoken(struct aad *a, struct ktoken *kt)
+{
+	a->kt = kt;
 }
 
 struct tok_fetcher
@@ -1796,8 +2171,13 @@ aad_free(struct aad *a)
 		hclient_close(&a->conn[i].hc);
 		tls_conn_cleanup(&a->conn[i].tls);
 	}
-	for (i = 0; i < AAD_NFETCH; i++)
+	for (i = 0; i < AAD_NFETCH; i++) {
+		if (a->fetch[i].state == AS_TOKEN && a->kt != NULL)
+			ktoken_cancel(a->kt, a->fetch[i].kt_handle);
 		loop_timer_cancel(a->loop, &a->fetch[i].timer);
+	}
+	for (i = 0; i < LIM_AAD_IDENTITIES; i++)
+		jwt_signer_cleanup(&a->sec[i].signer);
 	loop_timer_cancel(a->loop, &a->kick);
 	loop_timer_cancel(a->loop, &a->rate_timer);
 	explicit_bzero(a, sizeof(*a));

@@ -1,7 +1,8 @@
 /*
  * aad: the Azure AD (Entra ID) client, the token cache's fetcher for
- * service-principal identities (POL_SECRET now; the certificate and
- * federated kinds plug an assertion into the same form later).  It POSTs
+ * service-principal identities: POL_SECRET (client_secret), POL_CERTIFICATE
+ * (a client-assertion JWT podid signs, agent/jwt.h) and POL_FEDERATED (the
+ * pod's own service-account token, agent/ktoken.h, as the assertion).  It POSTs
  * the client-credentials grant to {authority}/{tenant}/oauth2/v2.0/token
  * (scope = resource + "/.default"), or to {authority}/{tenant}/oauth2/token
  * (resource =) for identities marked v1, over TLS (agent/hclient.h) checked
@@ -19,10 +20,16 @@
  * others waiting for its outcome.  Refusals (4xx) go to the pods as 400
  * with an IMDS-style error and Azure AD's AADSTS code in audit_code.
  *
- * Client secrets are read from their files by aad_new and aad_repolicy only
- * (a rotated file is used from the next reload), held in fixed storage out
- * of core dumps, wiped when replaced, and never logged.  Everything is
- * sized at aad_new; nothing is allocated per request.
+ * Client secrets, certificates and keys are read from their files by
+ * aad_new and aad_repolicy only (a rotated file is used from the next
+ * reload), held in fixed storage out of core dumps, wiped when replaced,
+ * and never logged.  A certificate identity signs a fresh assertion (new
+ * jti, aud = the token URL called) for every request, retries included;
+ * one whose files do not load answers 503 (audit "cert_load_failed").  A
+ * federated fetch first asks ktoken for the pod's token (audience the
+ * identity's, default api://AzureADTokenExchange); its failures answer 503
+ * (audit "tokenrequest_403", "tokenrequest_404", "pod_gone", ...).
+ * Everything is sized at aad_new; nothing is allocated per request.
  */
 #ifndef AGENT_AAD_H
 #define AGENT_AAD_H
@@ -116,12 +123,18 @@ struct aad_stats {
 	uint64_t rate_waits;    /* the rate limit held a request back */
 	uint64_t secret_loads;  /* secret files read */
 	uint64_t secret_errors; /* secret files unreadable or too long */
+	uint64_t cert_loads;    /* certificate identities (re)loaded */
+	uint64_t cert_errors;   /* certificate or key files that did not load */
+	uint64_t assertions;    /* client assertions signed */
+	uint64_t sa_tokens;     /* service-account tokens from ktoken */
+	uint64_t sa_errors;     /* ktoken failures answered 503 */
 	unsigned running, queued, max_running, max_queued;
 	unsigned circuits_open; /* authorities with an open circuit now */
 };
 
 struct aad;
 struct resolv;
+struct ktoken;
 
 /*
  * Makes the client: results go to tc, servers are checked against anchors
@@ -143,15 +156,26 @@ struct aad *aad_new(struct loop *, struct tokcache *tc,
  * before resolv_free (it cancels through the resolver). */
 void aad_free(struct aad *);
 
-/* The fetcher to give tokcache_set_fetcher(tc, POL_SECRET, ...). */
+/* The fetcher to give tokcache_set_fetcher(tc, kind, ...) for POL_SECRET,
+ * POL_CERTIFICATE and POL_FEDERATED (one client serves the three). */
 struct tok_fetcher aad_fetcher(struct aad *);
 
 /*
+ * The TokenRequest client federated fetches use (NULL: they answer 503,
+ * audit "no_api_server").  kt must outlive the client, or be replaced
+ * first; call aad_free before ktoken_free.  Set it before the first fetch.
+ */
+void aad_set_ktoken(struct aad *, struct ktoken *kt);
+
+/*
  * After a policy swap: re-reads the secret file of every POL_SECRET
- * identity of pol (blocking, small files), replacing (and wiping) the old
- * bytes; identities gone are wiped.  An unreadable file keeps the secret
- * held for the same identity, if any.  Returns the number of identities
- * whose secret could not be read (0: all fine); logs each, never a secret.
+ * identity of pol and the certificate and key files of every
+ * POL_CERTIFICATE one (blocking, small files), replacing (and wiping) the
+ * old bytes and signers; identities gone are wiped.  An unreadable secret
+ * file keeps the secret held before; a certificate that does not load
+ * leaves its identity without a signer (503 until a reload fixes it).
+ * Returns the number of identities whose files could not be used (0: all
+ * fine); logs each by its error name, never a secret.
  */
 int aad_repolicy(struct aad *, const struct pol *pol);
 

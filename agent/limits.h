@@ -247,6 +247,8 @@
 #define LIM_AAD_ERROR_DESC_BYTES                                               \
 	255u /* first line of "error_description" kept for the pod */
 #define LIM_AAD_CORRELATION_BYTES 63u /* "correlation_id" kept for logs */
+#define LIM_AAD_PEM_BYTES                                                      \
+	(32u << 10) /* one certificate or key PEM file read at a reload */
 /* ---- end aad ---- */
 
 /* ---- ops and selftest (agent/ops.c, selftest/) ---- */

@@ -16,7 +16,12 @@ never in it).  Protocol reference: section 4 of
 /work/shared/reference/imds-azure-kubernetes.md.
 
 Apps (--apps FILE, or POST /apps): a list of
-    {"tenant": T, "client_id": C, "secret": S | "cert": PEM}
+    {"tenant": T, "client_id": C, "secret": S, "cert": PEM,
+     "federated": [{"issuer": URL, "subject": "system:serviceaccount:NS:SA",
+                    "audiences": [A, ...], "key_file": PEM-public-key path}]}
+with at least one of secret, cert (the certificate's PEM text) or federated
+(key_file: the issuer's signing key, e.g. the fake API server's
+STATE/sa-signing.pub, read at each request).
 Tenants exist when an app names them.  Strict, like Azure AD:
 
 POST /{tenant}/oauth2/v2.0/token (v2) or /{tenant}/oauth2/token (v1), else
@@ -43,9 +48,26 @@ error body {"error", "error_description": "AADSTSn: text\\r\\nTrace ID: ...
   - credential: exactly one of client_secret or client_assertion_type +
     client_assertion (else AADSTS900144).  A secret other than the app's
     (or an app without one): 401 invalid_client AADSTS7000215.  An
-    assertion goes to verify_assertion(), a placeholder that refuses every
-    one (401 invalid_client AADSTS700027) until certificate and federated
-    credentials are checked.
+    assertion (verify_assertion) is a certificate assertion when its iss is
+    the client_id, else a federated token.  Refusals, in this order:
+      malformed (three base64url JSON parts, header and claims objects,
+      string iss/sub, integer exp/nbf, aud a string or list): 400
+      invalid_request AADSTS50027;
+    certificate: typ "JWT" (AADSTS50027); alg RS256 with x5t = SHA-1 of
+      the registered certificate's DER, or PS256 (PSS, MGF1-SHA-256, salt
+      32) / ES256 (raw r||s) with x5t#S256 = its SHA-256, and the
+      signature by its key, else (or no certificate registered) 401
+      invalid_client AADSTS700027; sub != iss: AADSTS700021; aud other than
+      the exact token URL called (https://HOST:PORT/TENANT/oauth2/...):
+      400 invalid_client AADSTS50013 (fake's choice); exp past or more than
+      1 h + 5 min ahead, nbf (else iat) absent or more than 5 min
+      ahead: AADSTS700024; no jti, or a jti seen before (per app): AADSTS700230
+      (fake's choice, "replayed");
+    federated: no registered credential with the token's iss: 400
+      invalid_grant AADSTS70021; alg not RS256 or a bad signature by the
+      issuer's key: 401 invalid_client AADSTS700027; exp/nbf as above:
+      AADSTS700024; no credential with that iss whose subject is sub and
+      one of whose audiences is in aud: AADSTS70021.
 Then the scenario (delay, reset, injected status) and a token: 200
 application/json; charset=utf-8 with an access token shaped as a JWT
 (header.payload.signature, base64url; claims aud, iss, iat, nbf, exp,
@@ -118,9 +140,20 @@ MESSAGES = {
     7000215: "Invalid client secret provided. Ensure the secret being sent "
              "in the request is the client secret value, not the client "
              "secret ID, for a secret added to app '%s'.",
-    700027: "Client assertion failed signature validation. (fake: "
-            "assertions are not verified yet)",
+    700027: "Client assertion failed signature validation. [Reason - %s]",
+    50027: "JWT token is invalid or is malformed: %s.",
+    700021: "Client assertion application identifier doesn't match "
+            "'client_id' parameter.",
+    50013: "Assertion failed signature validation. [Reason - The "
+           "assertion audience '%s' is not the token endpoint '%s'.]",
+    700024: "Client assertion is not within its valid time range: %s.",
+    700230: "Client assertion identifier (jti) '%s' was already used "
+            "(fake's code for a replayed assertion).",
+    70021: "No matching federated identity record found for presented "
+           "assertion. Assertion Issuer: '%s'. Assertion Subject: '%s'. "
+           "Assertion Audience: '%s'.",
 }
+SKEW_S = 300
 
 
 class AadError(Exception):
@@ -181,12 +214,152 @@ def strict_form(body):
     return fields
 
 
+def malformed(why):
+    return AadError(400, "invalid_request", 50027, why)
+
+
+def b64d(part):
+    if not part or any(c not in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnop"
+                       "qrstuvwxyz0123456789-_" for c in part):
+        raise malformed("a part is not base64url")
+    try:
+        return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
+    except ValueError:
+        raise malformed("a part is not base64url")
+
+
+def jwt_parts(token):
+    """(header, claims, signing input, signature) of a compact JWT."""
+    parts = token.split(".")
+    if len(parts) != 3:
+        raise malformed("not three parts")
+    try:
+        head = json.loads(b64d(parts[0]))
+        claims = json.loads(b64d(parts[1]))
+    except (ValueError, UnicodeDecodeError):
+        raise malformed("a part is not JSON")
+    if not isinstance(head, dict) or not isinstance(claims, dict):
+        raise malformed("a part is not a JSON object")
+    for k in ("iss", "sub"):
+        if not isinstance(claims.get(k), str):
+            raise malformed("no string %s" % k)
+    for k in ("exp", "nbf"):
+        if k in claims and (not isinstance(claims[k], int) or
+                            isinstance(claims[k], bool)):
+            raise malformed("%s is not an integer" % k)
+    aud = claims.get("aud")
+    if not (isinstance(aud, str) or (isinstance(aud, list) and aud and all(
+            isinstance(x, str) for x in aud))):
+        raise malformed("aud is not a string or a list of strings")
+    return head, claims, (parts[0] + "." + parts[1]).encode(), b64d(parts[2])
+
+
+def verify_sig(pub, alg, data, sig):
+    """True when sig is alg's signature of data by public key pub."""
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+    from cryptography.hazmat.primitives.asymmetric.utils import \
+        encode_dss_signature
+    try:
+        if alg == "RS256" and isinstance(pub, rsa.RSAPublicKey):
+            pub.verify(sig, data, padding.PKCS1v15(), hashes.SHA256())
+        elif alg == "PS256" and isinstance(pub, rsa.RSAPublicKey):
+            pub.verify(sig, data, padding.PSS(
+                mgf=padding.MGF1(hashes.SHA256()), salt_length=32),
+                hashes.SHA256())
+        elif alg == "ES256" and isinstance(pub, ec.EllipticCurvePublicKey) \
+                and pub.curve.name == "secp256r1" and len(sig) == 64:
+            der = encode_dss_signature(int.from_bytes(sig[:32], "big"),
+                                       int.from_bytes(sig[32:], "big"))
+            pub.verify(der, data, ec.ECDSA(hashes.SHA256()))
+        else:
+            return False
+        return True
+    except InvalidSignature:
+        return False
+
+
+def check_times(claims, now):
+    exp, nbf = claims.get("exp"), claims.get("nbf", claims.get("iat"))
+    if exp is None or exp <= now:
+        raise AadError(400, "invalid_client", 700024, "expired")
+    if exp > now + 3600 + SKEW_S:
+        raise AadError(400, "invalid_client", 700024, "exp too far ahead")
+    if nbf is None or nbf > now + SKEW_S:
+        raise AadError(400, "invalid_client", 700024, "not yet valid")
+
+
+def verify_certificate(fake, app, head, claims, data, sig, audience):
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding
+    if head.get("typ") != "JWT":
+        raise malformed("typ is not JWT")
+    if not app.get("cert"):
+        raise AadError(401, "invalid_client", 700027,
+                       "no certificate registered for the app")
+    cert = x509.load_pem_x509_certificate(app["cert"].encode())
+    der = cert.public_bytes(Encoding.DER)
+    alg = head.get("alg")
+    if alg == "RS256":
+        ok = head.get("x5t") == b64url(hashlib.sha1(der).digest())
+    elif alg in ("PS256", "ES256"):
+        ok = head.get("x5t#S256") == b64url(hashlib.sha256(der).digest())
+    else:
+        raise AadError(401, "invalid_client", 700027, "alg %s" % alg)
+    if not ok:
+        raise AadError(401, "invalid_client", 700027,
+                       "The key was not found (thumbprint)")
+    if not verify_sig(cert.public_key(), alg, data, sig):
+        raise AadError(401, "invalid_client", 700027, "bad signature")
+    if claims["sub"] != claims["iss"]:
+        raise AadError(400, "invalid_client", 700021)
+    if claims["aud"] != audience:
+        raise AadError(400, "invalid_client", 50013, claims["aud"],
+                       audience)
+    check_times(claims, int(time.time()))
+    jti = claims.get("jti")
+    if not isinstance(jti, str) or not jti:
+        raise malformed("no jti")
+    with fake.lock:
+        seen = fake.jtis.setdefault(app["client_id"].lower(), set())
+        if jti in seen:
+            raise AadError(400, "invalid_client", 700230, jti)
+        seen.add(jti)
+
+
+def verify_federated(app, head, claims, data, sig):
+    from cryptography.hazmat.primitives.serialization import \
+        load_pem_public_key
+    aud = claims["aud"] if isinstance(claims["aud"], list) else \
+        [claims["aud"]]
+    nomatch = AadError(400, "invalid_grant", 70021, claims["iss"],
+                       claims["sub"], ",".join(aud))
+    creds = [c for c in app.get("federated", [])
+             if c["issuer"] == claims["iss"]]
+    if not creds:
+        raise nomatch
+    with open(creds[0]["key_file"], "rb") as f:
+        pub = load_pem_public_key(f.read())
+    if head.get("alg") != "RS256" or not verify_sig(pub, "RS256", data, sig):
+        raise AadError(401, "invalid_client", 700027,
+                       "bad signature by the issuer's key")
+    check_times(claims, int(time.time()))
+    for c in creds:
+        if c["subject"] == claims["sub"] and set(c["audiences"]) & set(aud):
+            return
+    raise nomatch
+
+
 def verify_assertion(fake, app, form, audience):
     """Certificate and federated credentials: verify the client_assertion
-    JWT (signature against app["cert"], aud == the token URL, iss == sub ==
-    client_id, exp, a fresh jti; or a federated token's issuer, subject and
-    audience).  Not done yet: every assertion is refused."""
-    raise AadError(401, "invalid_client", 700027)
+    JWT (see the docstring at the top).  Returns the kind or raises."""
+    head, claims, data, sig = jwt_parts(form["client_assertion"])
+    if claims["iss"].lower() == app["client_id"].lower():
+        verify_certificate(fake, app, head, claims, data, sig, audience)
+        return "certificate"
+    verify_federated(app, head, claims, data, sig)
+    return "federated"
 
 
 class Fake:
@@ -196,6 +369,7 @@ class Fake:
         self.default_lifetime = args.token_lifetime
         self.apps = {}
         self.serial = 0
+        self.jtis = {}
         self.scenario = self.default_scenario()
         self.reset_state()
         if args.apps:
@@ -229,13 +403,23 @@ class Fake:
     def add_apps(self, doc):
         apps = doc if isinstance(doc, list) else [doc]
         for a in apps:
-            if not isinstance(a, dict) or set(a) - {"tenant", "client_id",
-                                                     "secret", "cert"}:
-                raise ValueError("an app is {tenant, client_id, secret|cert}")
-            if not a.get("tenant") or not a.get("client_id") or \
-                    ("secret" in a) == ("cert" in a):
+            if not isinstance(a, dict) or set(a) - {
+                    "tenant", "client_id", "secret", "cert", "federated"}:
+                raise ValueError("an app is {tenant, client_id, secret, "
+                                 "cert, federated}")
+            if not a.get("tenant") or not a.get("client_id") or not (
+                    "secret" in a or "cert" in a or "federated" in a):
                 raise ValueError("an app needs tenant, client_id and one of "
-                                 "secret or cert")
+                                 "secret, cert or federated")
+            if "cert" in a:
+                from cryptography import x509
+                x509.load_pem_x509_certificate(a["cert"].encode())
+            for c in a.get("federated", []):
+                if not isinstance(c, dict) or set(c) != {
+                        "issuer", "subject", "audiences", "key_file"} or \
+                        not isinstance(c["audiences"], list):
+                    raise ValueError("a federated credential is {issuer, "
+                                     "subject, audiences, key_file}")
         with self.lock:
             for a in apps:
                 self.apps[(a["tenant"].lower(), a["client_id"].lower())] = \
@@ -246,7 +430,9 @@ class Fake:
         with self.lock:
             return [{"tenant": a["tenant"], "client_id": a["client_id"],
                      "secret_len": len(a.get("secret", "")),
-                     "cert": "cert" in a} for a in self.apps.values()]
+                     "cert": "cert" in a,
+                     "federated": a.get("federated", [])}
+                    for a in self.apps.values()]
 
     def clear_apps(self):
         with self.lock:
@@ -472,7 +658,7 @@ class AadHandler(http.server.BaseHTTPRequestHandler):
             raise AadError(400, "invalid_scope", 1002012, scope)
         return scope[:-len("/.default")]
 
-    def credential(self, app, form, tenant, v1):
+    def credential(self, app, form, tenant, v1, entry):
         has_secret = "client_secret" in form
         has_assertion = "client_assertion" in form or \
             "client_assertion_type" in form
@@ -484,9 +670,11 @@ class AadHandler(http.server.BaseHTTPRequestHandler):
                     not form.get("client_assertion"):
                 raise AadError(400, "invalid_request", 900144,
                                "client_assertion_type")
-            url = "https://%s/%s/oauth2/%stoken" % (
-                self.server.hostport, tenant, "" if v1 else "v2.0/")
-            verify_assertion(self.fake, app, form, url)
+            # The URL as the client called it: its Host and path.
+            url = "https://%s%s" % (self.headers.get("Host") or
+                                    self.server.hostport,
+                                    urllib.parse.urlsplit(self.path).path)
+            entry["assertion"] = verify_assertion(self.fake, app, form, url)
             return
         if app.get("secret") is None or form["client_secret"] != \
                 app["secret"]:
@@ -512,7 +700,7 @@ class AadHandler(http.server.BaseHTTPRequestHandler):
             raise AadError(400, "unauthorized_client", 700016,
                            form["client_id"], tenant)
         resource = self.target(form, v1)
-        self.credential(app, form, tenant, v1)
+        self.credential(app, form, tenant, v1, entry)
         delay, reset, fail, lifetime = self.fake.take_hooks()
         if delay:
             time.sleep(delay)

@@ -21,6 +21,8 @@ import tempfile
 import time
 import traceback
 import urllib.parse
+import uuid
+import hashlib
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -197,9 +199,8 @@ def t_refusals():
     refused(f.post("/%s/oauth2/v2.0/token" % TENANT, form(),
                    ctype="application/json"), 400, "invalid_request",
             900144)
-    refused(v2(client_secret=None, client_assertion_type="urn:ietf:params:"
-               "oauth:client-assertion-type:jwt-bearer",
-               client_assertion="a.b.c"), 401, "invalid_client", 700027)
+    refused(v2(client_secret=None, client_assertion_type=ASSERTION_TYPE,
+               client_assertion="a.b.c"), 400, "invalid_request", 50027)
     st, _, _ = f.post("/%s/oauth2/v2.0/token" % TENANT, form(), method="PUT")
     check(st == 405, "PUT is 405, got %d" % st)
     st, _, _ = f.post("/%s/oauth2/v3/token" % TENANT, form())
@@ -251,11 +252,16 @@ def t_apps():
     f = CTX["fake"]
     st, apps = f.control("GET", "/apps")
     check(apps == [{"tenant": TENANT, "client_id": CLIENT,
-                    "secret_len": len(SECRET), "cert": False}],
+                    "secret_len": len(SECRET), "cert": False,
+                    "federated": []}],
           "apps %r" % apps)
     st, _ = f.control("POST", "/apps", {"tenant": TENANT,
                                         "client_id": CLIENT})
-    check(st == 400, "an app needs a secret or a cert")
+    check(st == 400, "an app needs a secret, a cert or federated")
+    st, _ = f.control("POST", "/apps", {"tenant": TENANT,
+                                        "client_id": CLIENT,
+                                        "cert": "not a PEM"})
+    check(st == 400, "a cert must be a PEM certificate")
     f.control("POST", "/apps", {"tenant": TENANT, "client_id": CLIENT,
                                 "secret": "rotated"})
     refused(v2(), 401, "invalid_client", 7000215)
@@ -263,6 +269,216 @@ def t_apps():
     check(st == 200, "rotated secret accepted")
     f.control("DELETE", "/apps")
     refused(v2(), 400, "invalid_request", 90002)
+
+
+# ---- assertions: certificates and federated tokens --------------------
+
+ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+DATA = os.path.join(HERE, "..", "agent", "data", "jwt")
+ISSUER = "https://kube.test"
+SUBJECT = "system:serviceaccount:team-a:app-sa"
+FED_AUD = "api://AzureADTokenExchange"
+
+
+def b64e(b):
+    return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+
+
+def pem(name):
+    with open(os.path.join(DATA, name), "rb") as f:
+        return f.read()
+
+
+def sign(alg, keypem, head, claims):
+    """A compact JWT of head and claims signed with alg by keypem."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec, padding
+    from cryptography.hazmat.primitives.asymmetric.utils import \
+        decode_dss_signature
+    from cryptography.hazmat.primitives.serialization import \
+        load_pem_private_key
+    key = load_pem_private_key(keypem, None)
+    data = (b64e(json.dumps(dict(head, alg=alg)).encode()) + "." +
+            b64e(json.dumps(claims).encode())).encode()
+    if alg == "RS256":
+        sig = key.sign(data, padding.PKCS1v15(), hashes.SHA256())
+    elif alg == "PS256":
+        sig = key.sign(data, padding.PSS(mgf=padding.MGF1(hashes.SHA256()),
+                                         salt_length=32), hashes.SHA256())
+    else:
+        r, s_ = decode_dss_signature(key.sign(data, ec.ECDSA(
+            hashes.SHA256())))
+        sig = r.to_bytes(32, "big") + s_.to_bytes(32, "big")
+    return data.decode() + "." + b64e(sig)
+
+
+def thumbs(certpem):
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding
+    der = x509.load_pem_x509_certificate(certpem).public_bytes(Encoding.DER)
+    return {"x5t": b64e(hashlib.sha1(der).digest()),
+            "x5t#S256": b64e(hashlib.sha256(der).digest())}
+
+
+def token_url(v1=False):
+    return "https://127.0.0.1:%d/%s/oauth2/%stoken" % (
+        CTX["fake"].port, TENANT, "" if v1 else "v2.0/")
+
+
+def cert_assertion(alg="RS256", kind="rsa", **over):
+    """A certificate assertion as podid signs it; over replaces claims
+    (None deletes) and "head" the header."""
+    now = int(time.time())
+    claims = {"aud": token_url(), "iss": CLIENT, "sub": CLIENT,
+              "jti": str(uuid.uuid4()), "nbf": now, "iat": now,
+              "exp": now + 600}
+    t = thumbs(pem(kind + ".crt"))
+    head = {"typ": "JWT"}
+    head.update({"x5t": t["x5t"]} if alg == "RS256" else
+                {"x5t#S256": t["x5t#S256"]})
+    head.update(over.pop("head", {}))
+    for k, v in over.items():
+        if v is None:
+            claims.pop(k, None)
+        else:
+            claims[k] = v
+    return sign(alg, pem(kind + ".key"), head, claims)
+
+
+def assert_v2(assertion, v1=False):
+    if v1:
+        return CTX["fake"].post("/%s/oauth2/token" % TENANT, form(
+            client_secret=None, scope=None, resource="https://x.test/",
+            client_assertion_type=ASSERTION_TYPE,
+            client_assertion=assertion))
+    return v2(client_secret=None, client_assertion_type=ASSERTION_TYPE,
+              client_assertion=assertion)
+
+
+def register_cert(kind="rsa"):
+    CTX["fake"].control("POST", "/apps", {
+        "tenant": TENANT, "client_id": CLIENT,
+        "cert": pem(kind + ".crt").decode()})
+
+
+@test
+def t_cert_tokens():
+    register_cert("rsa")
+    for alg in ("RS256", "PS256"):
+        st, _, obj = assert_v2(cert_assertion(alg))
+        check(st == 200 and "access_token" in obj, "%s: %d %r" %
+              (alg, st, obj))
+    st, _, obj = assert_v2(cert_assertion(aud=token_url(True)), v1=True)
+    check(st == 200, "v1 URL as aud: %d %r" % (st, obj))
+    register_cert("ec")
+    st, _, obj = assert_v2(cert_assertion("ES256", "ec"))
+    check(st == 200, "ES256: %d %r" % (st, obj))
+    st, state = CTX["fake"].control("GET", "/state")
+    check(state["tokens_issued"] == 4 and
+          state["last_request"]["assertion"] == "certificate" and
+          state["last_request"]["form"]["client_assertion"].endswith(
+              "bytes>"), "state %r" % state["last_request"])
+
+
+@test
+def t_cert_refusals():
+    register_cert("rsa")
+    good = cert_assertion()
+    bad_sig = good[:-4] + ("AAAA" if not good.endswith("AAAA") else "BBBB")
+    refused(assert_v2(bad_sig), 401, "invalid_client", 700027)
+    refused(assert_v2(cert_assertion(head={"x5t": b64e(b"x" * 20)})), 401,
+            "invalid_client", 700027)
+    # The EC certificate's key, the RSA certificate registered.
+    refused(assert_v2(cert_assertion("ES256", "ec")), 401, "invalid_client",
+            700027)
+    # RS256 with only x5t#S256; PS256 with only x5t.
+    t = thumbs(pem("rsa.crt"))
+    refused(assert_v2(cert_assertion(head={"x5t": None, "x5t#S256":
+                                           t["x5t#S256"]})), 401,
+            "invalid_client", 700027)
+    refused(assert_v2(cert_assertion(aud="https://login.microsoftonline.com"
+                                     "/%s/oauth2/v2.0/token" % TENANT)),
+            400, "invalid_client", 50013)
+    refused(assert_v2(cert_assertion(aud=token_url(True))), 400,
+            "invalid_client", 50013)
+    now = int(time.time())
+    refused(assert_v2(cert_assertion(exp=now - 1)), 400, "invalid_client",
+            700024)
+    refused(assert_v2(cert_assertion(exp=now + 7200)), 400,
+            "invalid_client", 700024)
+    refused(assert_v2(cert_assertion(nbf=now + 3600)), 400,
+            "invalid_client", 700024)
+    refused(assert_v2(cert_assertion(sub="someone-else")), 400,
+            "invalid_client", 700021)
+    refused(assert_v2(cert_assertion(jti=None)), 400, "invalid_request",
+            50027)
+    refused(assert_v2(cert_assertion(head={"typ": None})), 400,
+            "invalid_request", 50027)
+    refused(assert_v2(good.replace(".", "!", 1)), 400, "invalid_request",
+            50027)
+    st, _, _ = assert_v2(good)
+    check(st == 200, "the good one first: %d" % st)
+    refused(assert_v2(good), 400, "invalid_client", 700230)
+    # Without a registered certificate, even a good assertion fails.
+    CTX["fake"].control("POST", "/apps", {"tenant": TENANT,
+                                          "client_id": CLIENT,
+                                          "secret": SECRET})
+    refused(assert_v2(cert_assertion()), 401, "invalid_client", 700027)
+    st, state = CTX["fake"].control("GET", "/state")
+    check(state["tokens_issued"] == 1, "one issued: %r" % state["counts"])
+
+
+def fed_setup():
+    """An issuer key (PEM files) and an app trusting team-a/app-sa."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    if "fed_key" not in CTX:
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        CTX["fed_key"] = key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption())
+        CTX["fed_pub"] = os.path.join(CTX["root"], "sa-signing.pub")
+        with open(CTX["fed_pub"], "wb") as f:
+            f.write(key.public_key().public_bytes(
+                serialization.Encoding.PEM,
+                serialization.PublicFormat.SubjectPublicKeyInfo))
+    CTX["fake"].control("POST", "/apps", {
+        "tenant": TENANT, "client_id": CLIENT, "federated": [{
+            "issuer": ISSUER, "subject": SUBJECT, "audiences": [FED_AUD],
+            "key_file": CTX["fed_pub"]}]})
+
+
+def sa_token(key=None, **over):
+    now = int(time.time())
+    claims = {"aud": [FED_AUD], "iss": ISSUER, "sub": SUBJECT,
+              "exp": now + 3600, "iat": now, "nbf": now,
+              "jti": str(uuid.uuid4())}
+    claims.update(over)
+    return sign("RS256", key or CTX["fed_key"], {"kid": "k"}, claims)
+
+
+@test
+def t_federated():
+    fed_setup()
+    tok = sa_token()
+    st, _, obj = assert_v2(tok)
+    check(st == 200, "federated: %d %r" % (st, obj))
+    st, _, obj = assert_v2(tok)
+    check(st == 200, "a service-account token may be used again")
+    st, state = CTX["fake"].control("GET", "/state")
+    check(state["last_request"]["assertion"] == "federated", "kind")
+    refused(assert_v2(sa_token(sub="system:serviceaccount:team-a:other")),
+            400, "invalid_grant", 70021)
+    refused(assert_v2(sa_token(iss="https://other.test")), 400,
+            "invalid_grant", 70021)
+    refused(assert_v2(sa_token(aud=["https://kubernetes.default.svc"])),
+            400, "invalid_grant", 70021)
+    refused(assert_v2(sa_token(key=pem("rsa.key"))), 401, "invalid_client",
+            700027)
+    refused(assert_v2(sa_token(exp=int(time.time()) - 10)), 400,
+            "invalid_client", 700024)
+    st, state = CTX["fake"].control("GET", "/state")
+    check(state["tokens_issued"] == 2, "two issued: %r" % state["counts"])
 
 
 def main():
@@ -273,6 +489,7 @@ def main():
     try:
         cdir = os.path.join(root, "certs")
         certs.make(cdir, ips=["127.0.0.1"], dns=["localhost"])
+        CTX["root"] = root
         fake = CTX["fake"] = Fake(root, cdir)
         for fn in TESTS:
             CURRENT[0] = fn.__name__
