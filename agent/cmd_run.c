@@ -17,15 +17,19 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "agent/aad.h"
 #include "agent/cmd.h"
 #include "agent/imds.h"
 #include "agent/imdsc.h"
 #include "agent/kube.h"
 #include "agent/limits.h"
 #include "agent/keeper.h"
+#include "agent/ktoken.h"
 #include "agent/log.h"
 #include "agent/ops.h"
 #include "agent/priv.h"
+#include "agent/pwatch.h"
+#include "agent/resolv.h"
 #include "agent/server.h"
 #include "agent/sources.h"
 
@@ -38,7 +42,8 @@ static const char run_usage[] =
     "                 [--log-level LEVEL] [--log-format json|text]\n"
     "                 [--user UID] [--group GID] [--seccomp on|off]\n"
     "                 [--rules keep|install|off] [--node-ip IP]\n"
-    "                 [--ops-listen ADDR:PORT|off]\n"
+    "                 [--ops-listen ADDR:PORT|off] [--aad-authority URL]\n"
+    "                 [--ca-file FILE]\n"
     "\n"
     "Runs the node agent: answers pods' IMDS token requests (reached through\n"
     "the DNAT rule) for the identities --policy grants them. Defaults:\n"
@@ -51,10 +56,15 @@ static const char run_usage[] =
     "and keeps them in place from a helper holding CAP_NET_ADMIN alone;\n"
     "install only installs them; off leaves them to `podid rules install`.\n"
     "--ops-listen (default 127.0.0.1:2580) serves /healthz, /readyz,\n"
-    "/metrics, and to loopback peers only /status for `podid selftest`.\n";
+    "/metrics, and to loopback peers only /status for `podid selftest`.\n"
+    "Service principals and federated identities get their tokens from\n"
+    "Azure AD (--aad-authority replaces the policy's default\n"
+    "https://login.microsoftonline.com), trusting --ca-file (default\n"
+    "/etc/ssl/certs/ca-certificates.crt).\n";
 
 struct run_opts {
 	const char *policy, *listen, *imds, *api, *token, *ca, *node;
+	const char *aad_authority, *aad_ca; /* NULL: defaults */
 	unsigned max_conns, max_pods, token_slots;
 	struct in6_addr local[LIM_SRV_LOCAL_ADDRS];
 	unsigned nlocal;
@@ -81,6 +91,11 @@ struct run {
 	struct server *srv;
 	struct pem_anchors anchors;
 	struct keeper keeper;
+	struct pwatch *pwatch; /* the policy file's watch; NULL: none */
+	struct resolv *resolv; /* names of Azure AD authorities */
+	struct ktoken *ktoken; /* TokenRequest, for federated identities */
+	struct aad *aad;       /* Azure AD; NULL without its trust anchors */
+	struct pem_anchors aad_anchors;
 	char ready_detail[256];
 	struct ops *ops;
 	struct sources src; /* what /status, /metrics and selftest show */
@@ -186,6 +201,8 @@ run_parse(int argc, char **argv, struct run_opts *o)
 	    {"rules", required_argument, NULL, 'r'},
 	    {"node-ip", required_argument, NULL, 'N'},
 	    {"ops-listen", required_argument, NULL, 'O'},
+	    {"aad-authority", required_argument, NULL, 'A'},
+	    {"ca-file", required_argument, NULL, 'T'},
 	    {NULL, 0, NULL, 0},
 	};
 	int ch, lvl;
@@ -272,6 +289,12 @@ run_parse(int argc, char **argv, struct run_opts *o)
 		case 'N':
 			if (inet_pton(AF_INET, optarg, &o->node_ip) != 1)
 				return -1;
+			break;
+		case 'A':
+			o->aad_authority = optarg;
+			break;
+		case 'T':
+			o->aad_ca = optarg;
 			break;
 		case 'O':
 			o->ops_listen =
@@ -393,10 +416,22 @@ run_load_policy(struct run *r)
 		podcache_repolicy(r->cache, r->policy);
 	if (r->tokens != NULL)
 		tokcache_repolicy(r->tokens, r->policy);
+	if (r->aad != NULL)
+		(void)aad_repolicy(r->aad, r->policy); /* re-reads secrets */
 	log_info("policy: %s loaded: %u identities, %u bindings, %u exceptions",
 	    r->o.policy, r->policy->nidentities, r->policy->nbindings,
 	    r->policy->nexceptions);
 	return 0;
+}
+
+/* The policy file changed on disk (pwatch): load it as SIGHUP does. */
+static void
+run_policy_changed(void *arg)
+{
+	struct run *r = arg;
+
+	log_info("policy: %s changed on disk: reloading", r->o.policy);
+	(void)run_load_policy(r);
 }
 
 static void
@@ -419,10 +454,53 @@ run_pod_change(struct kube *k, enum kobj_ev ev, const struct kobj_pod *pod,
 	struct run *r = arg;
 
 	(void)k;
-	(void)ev;
-	(void)pod;
 	if (e != NULL && r->imds != NULL)
 		imds_pod_changed(r->imds, e);
+	/* Its service-account tokens die with it: wipe ours now. */
+	if (ev == KOBJ_EV_DELETED && r->ktoken != NULL)
+		ktoken_pod_gone(r->ktoken, pod->uid);
+}
+
+/*
+ * Azure AD: the resolver for authority names, the TokenRequest client for
+ * federated identities, and the client itself, fetching for the three
+ * service-principal kinds.  Without its trust anchors (no CA bundle) the
+ * agent still serves managed identities; the others answer 503.
+ */
+static int
+run_setup_aad(struct run *r, const struct kube_config *kc)
+{
+	static const enum pol_kind kinds[] = {
+	    POL_SECRET, POL_CERTIFICATE, POL_FEDERATED};
+	const char *ca = r->o.aad_ca != NULL
+	    ? r->o.aad_ca
+	    : "/etc/ssl/certs/ca-certificates.crt";
+	struct resolv_config rc;
+	struct tok_fetcher f;
+	size_t i;
+	int n;
+
+	if ((n = pem_anchors_load(&r->aad_anchors, ca)) < 0) {
+		if (r->o.aad_ca != NULL) {
+			log_warnx("run: --ca-file %s: %s", ca, pem_strerror(n));
+			return CMD_CONFIG;
+		}
+		log_warnx("run: %s: %s: identities from Azure AD will get 503",
+		    ca, pem_strerror(n));
+		return CMD_OK;
+	}
+	resolv_config_default(&rc);
+	if ((r->resolv = resolv_new(r->loop, &rc)) == NULL)
+		log_warn("run: the resolver; only IP-literal authorities work");
+	if ((r->ktoken = ktoken_new(
+	         r->loop, kc, &r->anchors, kube_authz(r->kube))) == NULL ||
+	    (r->aad = aad_new(r->loop, r->tokens, &r->aad_anchors, r->resolv,
+	         r->o.aad_authority, r->policy)) == NULL)
+		return CMD_FAIL;
+	f = aad_fetcher(r->aad);
+	for (i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+		tokcache_set_fetcher(r->tokens, kinds[i], &f);
+	return CMD_OK;
 }
 
 /* Sizes and wires everything, in dependency order. */
@@ -467,6 +545,8 @@ run_setup(struct run *r, struct kube_config *kc)
 	ic.park_ms = LIM_IMDS_PARK_MS;
 	ic.token_wait_ms = LIM_IMDS_TOKEN_WAIT_MS;
 	ic.ready_detail = r->ready_detail;
+	if ((n = run_setup_aad(r, kc)) != CMD_OK)
+		return n;
 	if ((r->imds = imds_new(r->loop, &ic)) == NULL)
 		return CMD_FAIL;
 	sc.max_conns = r->o.max_conns;
@@ -487,6 +567,11 @@ run_setup(struct run *r, struct kube_config *kc)
 	loop_signal(r->loop, SIGTERM, run_signal, r);
 	loop_signal(r->loop, SIGINT, run_signal, r);
 	loop_signal(r->loop, SIGHUP, run_signal, r);
+	/* Without a watch (no inotify instance left) SIGHUP still works. */
+	if ((r->pwatch = pwatch_new(r->loop, r->o.policy, LIM_PWATCH_CHECK_MS,
+	         run_policy_changed, r)) == NULL)
+		log_warn("run: watching %s for changes; only SIGHUP reloads it",
+		    r->o.policy);
 	return CMD_OK;
 }
 
@@ -612,6 +697,11 @@ run_ops(struct run *r)
 	src->pol = &r->spol;
 	src->rules = &r->srules;
 	src->imds_endpoint = r->o.imds;
+	src->aad = r->aad;
+	if (r->aad != NULL)
+		src->aad_authority = r->o.aad_authority != NULL
+		    ? r->o.aad_authority
+		    : "https://login.microsoftonline.com";
 	src->max_pods = r->o.max_pods;
 	src->started_at = (int64_t)time(NULL);
 	src->uid = r->o.uid;
@@ -640,15 +730,20 @@ run_teardown(struct run *r)
 		loop_del(r->loop, r->keeper.fd);
 	keeper_stop(&r->keeper); /* the rules stay: podid fails closed */
 	ops_free(r->ops);        /* cancels its token waits: before the cache */
+	pwatch_free(r->pwatch);
 	server_free(r->srv);
 	imds_free(r->imds);
 	tokcache_free(r->tokens); /* cancels through the fetchers: first */
 	imdsc_free(r->imdsc);
+	aad_free(r->aad); /* cancels through the resolver and ktoken */
+	ktoken_free(r->ktoken);
+	resolv_free(r->resolv);
 	kube_free(r->kube);
 	podcache_free(r->cache);
 	if (r->loop != NULL)
 		loop_free(r->loop);
 	pem_anchors_free(&r->anchors);
+	pem_anchors_free(&r->aad_anchors);
 	pol_slot_free(&r->slots[0]);
 	pol_slot_free(&r->slots[1]);
 }

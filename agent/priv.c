@@ -483,6 +483,13 @@ static const struct priv_rule priv_allow[] = {
     PRIV_ALLOW(access), /* a policy checks its secret files */
 #endif
     PRIV_ALLOW(faccessat),
+    PRIV_ALLOW(readlinkat), /* pwatch: the ConfigMap's ..data link */
+#ifdef __NR_readlink
+    PRIV_ALLOW(readlink), /* musl's readlink() */
+#endif
+#ifdef __NR_stat
+    PRIV_ALLOW(stat), /* musl's stat() on old kernels: pwatch */
+#endif
 #ifdef __NR_faccessat2
     PRIV_ALLOW(faccessat2),
 #endif

@@ -19,6 +19,7 @@ struct kube;
 struct podcache;
 struct tokcache;
 struct imdsc;
+struct aad;
 struct pol;
 
 /* The policy file's history; last_error is "" after a good load. */
@@ -50,11 +51,12 @@ struct sources {
 	struct podcache *cache;
 	struct tokcache *tokens;
 	struct imdsc *imdsc;
+	struct aad *aad; /* NULL: no Azure AD client (no trust anchors) */
 	const struct pol *const *policy; /* the running policy pointer */
 	const struct src_policy *pol;
 	const struct src_rules *rules;
 	const char *imds_endpoint; /* --imds-endpoint */
-	const char *aad_authority; /* --aad-authority, NULL until #5 */
+	const char *aad_authority; /* the default authority; NULL: no aad */
 	unsigned max_pods;
 	int64_t started_at; /* epoch s */
 	uid_t uid;          /* the user podid runs as after the drop */

@@ -323,34 +323,40 @@ st_reach_url(const char *url, char *why, size_t wlen)
 	return 0;
 }
 
-/* Azure AD authorities the policy's identities use; 0 when none. */
+/*
+ * Azure AD authorities the policy's identities use (an identity without
+ * one uses the agent's default, dflt); 0 when none needs Azure AD.
+ */
 static unsigned
-st_authorities(const struct pol *p, const char **v, unsigned max)
+st_authorities(
+    const struct pol *p, const char *dflt, const char **v, unsigned max)
 {
 	unsigned n = 0, k;
 	uint32_t i;
 
 	for (i = 0; p != NULL && i < p->nidentities; i++) {
 		const struct pol_str *a = &p->identities[i].authority;
+		const char *s = a->len > 0 ? a->s : dflt;
 
-		if (p->identities[i].kind == POL_MANAGED || a->len == 0)
+		if (p->identities[i].kind == POL_MANAGED || s == NULL ||
+		    *s == '\0')
 			continue;
-		for (k = 0; k < n && strcmp(v[k], a->s) != 0; k++)
+		for (k = 0; k < n && strcmp(v[k], s) != 0; k++)
 			;
 		if (k == n && n < max)
-			v[n++] = a->s;
+			v[n++] = s;
 	}
 	return n;
 }
 
+/* IMDS always; Azure AD only when an identity of the policy needs it. */
 static void
 st_check_upstream(struct selftest_report *r, const struct selftest_status *st,
     const struct pol *p)
 {
 	const char *aad[4];
-	unsigned n = st_authorities(p, aad, 4), i;
+	unsigned n = st_authorities(p, st->upstream.aad, aad, 4), i;
 	char why[512], w[300];
-	bool bad = false;
 	int rc = st_reach_url(st->upstream.imds, why, sizeof(why));
 
 	if (rc != 0) {
@@ -358,21 +364,16 @@ st_check_upstream(struct selftest_report *r, const struct selftest_status *st,
 		    "IMDS %s unreachable: %s", st->upstream.imds, why);
 		return;
 	}
-	if (n == 0 && st->upstream.aad[0] != '\0')
-		aad[n++] = st->upstream.aad;
-	for (i = 0; i < n && !bad; i++)
+	for (i = 0; i < n; i++)
 		if (st_reach_url(aad[i], w, sizeof(w)) != 0) {
-			bad = true;
-			selftest_add(r, "upstream",
-			    st_authorities(p, aad, 4) ? SELFTEST_FAIL
-			                              : SELFTEST_WARN,
+			selftest_add(r, "upstream", SELFTEST_FAIL,
 			    "IMDS reachable; Azure AD %s unreachable: %s",
 			    aad[i], w);
+			return;
 		}
-	if (!bad)
-		selftest_add(r, "upstream", SELFTEST_PASS,
-		    "IMDS %s reachable; %s", st->upstream.imds,
-		    n ? "Azure AD reachable" : "no identity needs Azure AD");
+	selftest_add(r, "upstream", SELFTEST_PASS, "IMDS %s reachable; %s",
+	    st->upstream.imds,
+	    n ? "Azure AD reachable" : "no identity needs Azure AD");
 }
 
 /* Percent-encodes s (unreserved bytes stay) onto dst. */

@@ -137,7 +137,7 @@ def status_document():
     assert st["kube"]["synced"] is True, st
     assert st["pods"]["cached"] == 2 and st["pods"]["max"] == 512, st
     assert st["rules"]["mode"] == "keep", st
-    assert st["upstream"]["aad"] is None, st
+    assert st["upstream"]["aad"] == "https://login.microsoftonline.com", st
     code, body = ops_get("/healthz")
     assert (code, body) == (200, "ok"), (code, body)
     code, body = ops_get("/readyz")
