@@ -66,8 +66,7 @@ struct ic_fetch {
 	struct imdsc *ic;
 	char audit[32];    /* the last failure, for the audit line */
 	char identity[64]; /* for logs */
-	size_t reqlen;
-	char req[LIM_IMDSC_REQUEST_BYTES];
+	size_t reqlen;     /* of its request, ic->req[index of the fetch] */
 };
 
 struct ic_conn {
@@ -108,6 +107,12 @@ struct imdsc {
 	struct imdsc_error eb;
 	struct ic_conn conn[LIM_IMDS_CONCURRENCY];
 	struct ic_fetch fetch[IC_NFETCH];
+	/*
+	 * The fetches' requests, apart from them: start-up touches every
+	 * fetch (its timer), and pages of requests never written stay out
+	 * of resident memory (133 x 4 KiB otherwise).
+	 */
+	char req[IC_NFETCH][LIM_IMDSC_REQUEST_BYTES];
 };
 
 /* ---- decoding (pure) --------------------------------------------------- */
@@ -823,7 +828,7 @@ ic_send(struct imdsc *ic, struct ic_fetch *f, struct ic_conn *c, uint64_t now)
 	if (++ic->st.running > ic->st.max_running)
 		ic->st.max_running = ic->st.running;
 	if (hclient_request(&c->hc, (const struct sockaddr *)&ic->addr,
-	        ic->addrlen, ic->hostport, f->req, f->reqlen,
+	        ic->addrlen, ic->hostport, ic->req[f - ic->fetch], f->reqlen,
 	        ic->opt.attempt_ms, &ic_cb, c) != 0) {
 		ic_conn_end(ic, c);
 		ic_failed(ic, f, 0, "connect");
@@ -951,8 +956,9 @@ ic_start(void *ctx, const struct tok_req *req, uint32_t handle)
 	if (f == NULL)
 		return ic_reject(ic, handle);
 	if (imdsc_target(target, sizeof(target), req) < 0 ||
-	    (n = httpc_req_format(f->req, sizeof(f->req), "GET", ic->hostport,
-	         target, &md, 1, 0)) < 0 ||
+	    (n = httpc_req_format(ic->req[f - ic->fetch],
+	         LIM_IMDSC_REQUEST_BYTES, "GET", ic->hostport, target, &md, 1,
+	         0)) < 0 ||
 	    !ic_kick(ic)) {
 		ic->st.failed++;
 		return -1;
