@@ -497,6 +497,7 @@ run_setup_aad(struct run *r, const struct kube_config *kc)
 	    (r->aad = aad_new(r->loop, r->tokens, &r->aad_anchors, r->resolv,
 	         r->o.aad_authority, r->policy)) == NULL)
 		return CMD_FAIL;
+	aad_set_ktoken(r->aad, r->ktoken);
 	f = aad_fetcher(r->aad);
 	for (i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
 		tokcache_set_fetcher(r->tokens, kinds[i], &f);

@@ -326,16 +326,4 @@
 #define LIM_KTOKEN_JSON_TOKENS 128u /* JSON tokens of one answer */
 /* ---- end ktoken ---- */
 
-/* ---- pwatch (agent/pwatch.c): noticing policy file changes ---- */
-#define LIM_PWATCH_SETTLE_MS                                                   \
-	50u /* ms from a directory event to the fingerprint compare */
-#define LIM_PWATCH_CHECK_MS                                                    \
-	60000u /* ms between periodic checks (safety net for inotify) */
-#define LIM_PWATCH_PATH_BYTES                                                  \
-	4096u /* the policy path, NUL included (PATH_MAX) */
-#define LIM_PWATCH_READ_BYTES 4096u /* one read(2) of inotify events */
-#define LIM_PWATCH_READS                                                       \
-	16u /* reads per wake-up; the rest next iteration */
-/* ---- end pwatch ---- */
-
 #endif

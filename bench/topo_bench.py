@@ -205,7 +205,9 @@ def podid_run(t, name, port, cpu=None, valgrind=None, log=False):
             "--node", topo.NODE_NAME, "--log-level", "warn",
             # The harness installs the DNAT (as issue 4's tests do); under
             # valgrind the seccomp allowlist would stop valgrind itself.
-            "--rules", "off"] + (["--seccomp", "off"] if valgrind else [])
+            "--rules", "off",
+            # Two agents share the node namespace: no ops listener.
+            "--ops-listen", "off"] + (["--seccomp", "off"] if valgrind else [])
     return spawn(t, name, (valgrind or []) + argv, ns=t.node, cpu=cpu, log=log)
 
 
