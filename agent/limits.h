@@ -51,7 +51,7 @@
 	(16u << 10) /* leaf cert kept for an IP SAN check */
 
 /* JSON documents (agent/json.c). */
-#define LIM_JSON_BYTES (64u << 20) /* one document (jsmn offsets are int) */
+#define LIM_JSON_BYTES (64u << 20) /* one document (token offsets are int) */
 #define LIM_JSON_DEPTH 64u         /* nested objects and arrays */
 
 /* Kubernetes objects (agent/kobj.c): fields of struct kobj_pod, in bytes
