@@ -8,7 +8,16 @@
  * IP-literal authority): v2 and v1 tokens, refusals with their AADSTS
  * codes, 429 with Retry-After honoured, a reset retried, the circuit
  * opening after N failures, failing fast and closing after its cool-down,
- * and a rotated secret file used after aad_repolicy.
+ * and a rotated secret file used after aad_repolicy.  Certificate
+ * identities (RS256, PS256, ES256, v1) whose assertions the fake verifies;
+ * an unknown certificate (400 AADSTS700027); a retry signs a fresh jti (the
+ * fake refuses replays); files that do not load (503 cert_load_failed); a
+ * reload picking up a swapped certificate.  Federated identities through
+ * a real ktoken client against the fake API server
+ * (tests/fakes/kube_api.py): the fake Azure AD checks the service-account
+ * token's signature with the API server's key, its subject and audience;
+ * a service account without a federated credential (400 AADSTS70021), an
+ * unknown one (503 tokenrequest_404), no ktoken (503 no_api_server).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -24,6 +33,8 @@
 #include <unistd.h>
 
 #include "agent/aad.h"
+#include "agent/ktoken.h"
+#include "agent/kube.h"
 #include "agent/limits.h"
 #include "agent/log.h"
 #include "agent/loop.h"
@@ -1086,6 +1097,466 @@ t_e2e_queue(void)
 	IDS[0] = keep;
 }
 
+/* ---- certificate identities ------------------------------------------ */
+
+#define JWTDATA   "tests/agent/data/jwt/"
+#define CLIENT_RS "22222222-2222-4333-8444-555555555501"
+#define CLIENT_PS "22222222-2222-4333-8444-555555555502"
+#define CLIENT_EC "22222222-2222-4333-8444-555555555503"
+#define CLIENT_V1 "22222222-2222-4333-8444-555555555504"
+#define CLIENT_SW "22222222-2222-4333-8444-555555555505"
+#define CLIENT_FD "22222222-2222-4333-8444-555555555506"
+
+static struct pol_identity CIDS[8];
+static struct pol CPOL;
+static char SWAP_CRT[320], SWAP_KEY[320];
+
+/* The whole text of a file into a static buffer, JSON-escaped newlines. */
+static const char *
+json_file(const char *path)
+{
+	static char out[16384];
+	FILE *f = fopen(path, "r");
+	size_t o = 0;
+	int c;
+
+	while (f != NULL && (c = fgetc(f)) != EOF && o + 3 < sizeof(out)) {
+		if (c == '\n') {
+			out[o++] = '\\';
+			c = 'n';
+		}
+		out[o++] = (char)c;
+	}
+	out[o] = '\0';
+	if (f != NULL)
+		fclose(f);
+	return out;
+}
+
+static void
+fake_cert_app(const char *client, const char *crt)
+{
+	static char j[20000];
+
+	snprintf(j, sizeof(j),
+	    "{\"tenant\":\"" TENANT "\",\"client_id\":\"%s\",\"cert\":\"%s\"}",
+	    client, json_file(crt));
+	check_int(ctl("POST", "/apps", j, NULL, 0), 200);
+}
+
+static void
+copy_file(const char *from, const char *to)
+{
+	char cmd[800];
+
+	snprintf(cmd, sizeof(cmd), "cp %s %s", from, to);
+	check_int(system(cmd), 0);
+}
+
+static struct pol_identity
+cert_id(const char *name, const char *client, const char *crt, const char *key,
+    enum pol_signing alg)
+{
+	return (struct pol_identity){.name = {name, strlen(name)},
+	    .kind = POL_CERTIFICATE,
+	    .client_id = {client, strlen(client)},
+	    .tenant = {TENANT, sizeof(TENANT) - 1},
+	    .authority = {AUTH, strlen(AUTH)},
+	    .cert_file = {crt, strlen(crt)},
+	    .key_file = {key, key ? strlen(key) : 0},
+	    .signing = alg};
+}
+
+/* CIDS: 0 RS256, 1 PS256, 2 ES256, 3 RS256 v1, 4 the swapped files,
+ * 5 a missing file, 6 a key not the certificate's, 7 federated. */
+static void
+cert_policy(void)
+{
+	snprintf(SWAP_CRT, sizeof(SWAP_CRT), "%s/swap.crt", DIR_);
+	snprintf(SWAP_KEY, sizeof(SWAP_KEY), "%s/swap.key", DIR_);
+	CIDS[0] = cert_id("c-rs", CLIENT_RS, JWTDATA "rsa.crt",
+	    JWTDATA "rsa.key", POL_SIGN_RS256);
+	CIDS[1] = cert_id("c-ps", CLIENT_PS, JWTDATA "rsa.crt",
+	    JWTDATA "rsa.key", POL_SIGN_PS256);
+	CIDS[2] = cert_id("c-ec", CLIENT_EC, JWTDATA "ec.crt", JWTDATA "ec.key",
+	    POL_SIGN_ES256);
+	CIDS[3] = cert_id("c-v1", CLIENT_V1, JWTDATA "rsa.crt",
+	    JWTDATA "rsa.key", POL_SIGN_RS256);
+	CIDS[3].aad_v1 = true;
+	CIDS[4] =
+	    cert_id("c-swap", CLIENT_SW, SWAP_CRT, SWAP_KEY, POL_SIGN_RS256);
+	CIDS[5] = cert_id("c-missing", CLIENT_RS, JWTDATA "nonexistent.crt",
+	    NULL, POL_SIGN_RS256);
+	CIDS[6] = cert_id("c-mismatch", CLIENT_RS, JWTDATA "rsa.crt",
+	    JWTDATA "ec.key", POL_SIGN_RS256);
+	CIDS[7] = (struct pol_identity){.name = {"fed", 3},
+	    .kind = POL_FEDERATED,
+	    .client_id = {CLIENT_FD, sizeof(CLIENT_FD) - 1},
+	    .tenant = {TENANT, sizeof(TENANT) - 1},
+	    .authority = {AUTH, strlen(AUTH)}};
+	CPOL.identities = CIDS;
+	CPOL.nidentities = 8;
+	copy_file(JWTDATA "rsa.crt", SWAP_CRT);
+	copy_file(JWTDATA "rsa.key", SWAP_KEY);
+}
+
+/* A client with CPOL serving the three kinds; the number of identities
+ * whose files did not load. */
+static int
+cert_setup(void)
+{
+	struct tok_fetcher f;
+	int bad;
+
+	TC = tokcache_new(L, 32, NULL);
+	A = aad_new(L, TC, &ANCHORS, NULL, NULL, NULL);
+	if (TC == NULL || A == NULL) {
+		perror("cert setup");
+		exit(2);
+	}
+	f = aad_fetcher(A);
+	tokcache_set_fetcher(TC, POL_SECRET, &f);
+	tokcache_set_fetcher(TC, POL_CERTIFICATE, &f);
+	tokcache_set_fetcher(TC, POL_FEDERATED, &f);
+	ctl("DELETE", "/state", NULL, NULL, 0);
+	ctl("POST", "/scenario", "{\"reset\":true}", NULL, 0);
+	bad = aad_repolicy(A, &CPOL);
+	return bad;
+}
+
+/* Gets resource for CIDS[id] (pod: federated) into W[i]; the status. */
+static int
+cget(unsigned i, unsigned id, const char *resource, const struct tok_req *pod)
+{
+	const struct tok_token *out;
+	enum tok_get g;
+
+	memset(&W[i], 0, sizeof(W[i]));
+	tokcache_waiter_init(&W[i].w, wdone);
+	g = tokcache_get(
+	    TC, &CIDS[id], resource, strlen(resource), pod, &W[i].w, &out);
+	if (g == TOK_HIT)
+		return 200;
+	if (g != TOK_WAIT || !run_until(i, 15000))
+		return -1;
+	return W[i].status;
+}
+
+/* The fake's last request: which kind of assertion it verified. */
+static bool
+last_assertion(const char *kind)
+{
+	static char st[65536];
+	char pat[64];
+	const char *p;
+
+	ctl("GET", "/state", NULL, st, sizeof(st));
+	snprintf(pat, sizeof(pat), "\"assertion\": \"%s\"", kind);
+	p = strstr(st, "\"last_request\"");
+	return p != NULL && strstr(p, pat) != NULL;
+}
+
+static void
+t_e2e_cert(void)
+{
+	static char st[65536];
+
+	fake_cert_app(CLIENT_RS, JWTDATA "rsa.crt");
+	fake_cert_app(CLIENT_PS, JWTDATA "rsa.crt");
+	fake_cert_app(CLIENT_EC, JWTDATA "ec.crt");
+	fake_cert_app(CLIENT_V1, JWTDATA "rsa.crt");
+	fake_cert_app(CLIENT_SW, JWTDATA "rsa.crt");
+	/* The missing file and the mismatched key do not load. */
+	check_int(cert_setup(), 2);
+	check_int(ast().cert_loads, 7);
+	check_int(ast().cert_errors, 2);
+	check_int(cget(0, 0, "https://vault.azure.net", NULL), 200);
+	check(last_assertion("certificate"));
+	check_str(W[0].client_id, CLIENT_RS);
+	check_int(cget(1, 1, "https://vault.azure.net", NULL), 200);
+	check(last_assertion("certificate"));
+	check_int(cget(2, 2, "https://vault.azure.net", NULL), 200);
+	check(last_assertion("certificate"));
+	/* v1: the assertion's aud is the v1 URL (the fake checks it). */
+	check_int(cget(3, 3, "https://management.azure.com/", NULL), 200);
+	ctl("GET", "/state", NULL, st, sizeof(st));
+	check(strstr(st, "\"path\": \"/" TENANT "/oauth2/token\"") != NULL);
+	check(strstr(st,
+	          "\"client_assertion_type\": \"urn:ietf:params:oauth:"
+	          "client-assertion-type:jwt-bearer\"") != NULL);
+	check(strstr(st, "\"violations\": []") != NULL);
+	check_int(ast().assertions, 4);
+	check_int(ast().ok, 4);
+	/* Files that did not load: 503, the audit says why. */
+	check_int(cget(4, 5, "https://missing.test", NULL), 503);
+	check_str(W[4].audit, "cert_load_failed");
+	check_int(cget(5, 6, "https://mismatch.test", NULL), 503);
+	check_str(W[5].audit, "cert_load_failed");
+	check_int(state_num("token_requests"), 4);
+	e2e_teardown();
+}
+
+static void
+t_e2e_cert_refused(void)
+{
+	/* Azure AD knows the EC certificate for this app, podid signs with
+	 * the RSA one: the signature does not verify. */
+	fake_cert_app(CLIENT_RS, JWTDATA "ec.crt");
+	check_int(cert_setup(), 2);
+	check_int(cget(0, 0, "https://vault.azure.net", NULL), 400);
+	check_str(W[0].audit, "AADSTS700027");
+	check_str(W[0].error, "unauthorized_client");
+	check_int(state_num("token_requests"), 1); /* no retry */
+	/* A retry signs again: the fake verified (and remembered) the first
+	 * jti before its injected 503, so only a fresh one gets a token. */
+	fake_cert_app(CLIENT_RS, JWTDATA "rsa.crt");
+	set_opts(3, 50, 5, 30000);
+	ctl("POST", "/scenario", "{\"fail_next_n\":{\"n\":1,\"status\":503}}",
+	    NULL, 0);
+	check_int(cget(1, 0, "https://storage.azure.com", NULL), 200);
+	check_int(state_num("token_requests"), 3);
+	check_int(state_num("injected_503"), 1);
+	check_int(ast().retries, 1);
+	check_int(ast().assertions, 3);
+	e2e_teardown();
+}
+
+static void
+t_e2e_cert_swap(void)
+{
+	fake_cert_app(CLIENT_SW, JWTDATA "rsa.crt");
+	check_int(cert_setup(), 2);
+	check_int(cget(0, 4, "a", NULL), 200);
+	/* Azure AD gets the new (EC) certificate, the files follow. */
+	fake_cert_app(CLIENT_SW, JWTDATA "ec.crt");
+	copy_file(JWTDATA "ec.crt", SWAP_CRT);
+	copy_file(JWTDATA "ec.key", SWAP_KEY);
+	check_int(cget(1, 4, "b", NULL), 400); /* still the old one */
+	check_str(W[1].audit, "AADSTS700027");
+	/* The reload reads the files (the policy says ES256 now). */
+	CIDS[4].signing = POL_SIGN_ES256;
+	check_int(aad_repolicy(A, &CPOL), 2);
+	check_int(cget(2, 4, "b", NULL), 200);
+	/* A file that breaks: the identity stops signing at the reload. */
+	copy_file("/dev/null", SWAP_CRT);
+	check_int(aad_repolicy(A, &CPOL), 3);
+	check_int(cget(3, 4, "c", NULL), 503);
+	check_str(W[3].audit, "cert_load_failed");
+	CIDS[4].signing = POL_SIGN_RS256;
+	copy_file(JWTDATA "rsa.crt", SWAP_CRT);
+	copy_file(JWTDATA "rsa.key", SWAP_KEY);
+	e2e_teardown();
+}
+
+/* ---- federated identities: the fake API server ----------------------- */
+
+static char KDIR[320];
+static pid_t KUBE = -1;
+static uint16_t KPORT, KCPORT;
+static char KUID[40], KUID2[40];
+
+static void
+fkube_stop(void)
+{
+	if (KUBE > 0) {
+		kill(KUBE, SIGKILL);
+		waitpid(KUBE, NULL, 0);
+		KUBE = -1;
+	}
+}
+
+/* The control API of the fake API server (ctl on its port). */
+static int
+kctl(const char *method, const char *path, const char *json, char *out,
+    size_t outlen)
+{
+	uint16_t keep = CPORT;
+	int rc;
+
+	CPORT = KCPORT;
+	rc = ctl(method, path, json, out, outlen);
+	CPORT = keep;
+	return rc;
+}
+
+/* Adds pod name with service account sa in team-a; its uid into uid. */
+static int
+kube_pod(const char *name, const char *sa, char *uid)
+{
+	static char out[65536];
+	char j[256];
+	const char *p;
+
+	snprintf(j, sizeof(j),
+	    "{\"name\":\"%s\",\"namespace\":\"team-a\","
+	    "\"serviceAccount\":\"%s\",\"ip\":\"10.1.0.9\",\"node\":\"node-"
+	    "a\"}",
+	    name, sa);
+	if (kctl("POST", "/pods", j, out, sizeof(out)) != 200 ||
+	    (p = strstr(out, "\"uid\":")) == NULL ||
+	    (p = strchr(p + 6, '"')) == NULL)
+		return -1;
+	snprintf(uid, 37, "%.36s", p + 1);
+	return 0;
+}
+
+/* Starts tests/fakes/kube_api.py with its own CA; 0 or -1. */
+static int
+fkube_start(void)
+{
+	char cmd[1200], port[400], cport[400], crt[400], key[400], tokf[400],
+	    state[400];
+	int i;
+
+	snprintf(KDIR, sizeof(KDIR), "%s/kube", DIR_);
+	snprintf(cmd, sizeof(cmd),
+	    "mkdir -p %s/state && python3 tests/fakes/certs.py %s/certs "
+	    "--ip 127.0.0.1 >/dev/null && echo live-test-token >%s/token",
+	    KDIR, KDIR, KDIR);
+	if (system(cmd) != 0)
+		return -1;
+	snprintf(port, sizeof(port), "%s/port", KDIR);
+	snprintf(cport, sizeof(cport), "%s/ctl", KDIR);
+	snprintf(crt, sizeof(crt), "%s/certs/server.crt", KDIR);
+	snprintf(key, sizeof(key), "%s/certs/server.key", KDIR);
+	snprintf(tokf, sizeof(tokf), "%s/token", KDIR);
+	snprintf(state, sizeof(state), "%s/state", KDIR);
+	if ((KUBE = fork()) == 0) {
+		execlp("python3", "python3", "tests/fakes/kube_api.py",
+		    "--listen", "127.0.0.1:0", "--cert", crt, "--key", key,
+		    "--token-file", tokf, "--node", "node-a", "--state-dir",
+		    state, "--port-file", port, "--control-listen",
+		    "127.0.0.1:0", "--control-port-file", cport, (char *)NULL);
+		_exit(127);
+	}
+	for (i = 0; i < 600; i++) {
+		if (read_port(port, &KPORT) == 0 &&
+		    read_port(cport, &KCPORT) == 0)
+			return 0;
+		usleep(50000);
+	}
+	return -1;
+}
+
+static struct ktoken *KT;
+static struct pem_anchors KANCHORS;
+
+static struct ktoken *
+kube_client(void)
+{
+	static struct kube_config kc;
+	char url[64], tokf[400], ca[400], err[256];
+
+	snprintf(url, sizeof(url), "https://127.0.0.1:%u", KPORT);
+	snprintf(tokf, sizeof(tokf), "%s/token", KDIR);
+	snprintf(ca, sizeof(ca), "%s/certs/ca.crt", KDIR);
+	if (kube_config_init(&kc, url, tokf, ca, "node-a", err, sizeof(err)) !=
+	        0 ||
+	    pem_anchors_load(&KANCHORS, ca) < 1) {
+		fprintf(stderr, "kube client: %s\n", err);
+		return NULL;
+	}
+	return ktoken_new(L, &kc, &KANCHORS, "Bearer live-test-token");
+}
+
+static void
+fake_fed_app(void)
+{
+	char j[1024];
+
+	snprintf(j, sizeof(j),
+	    "{\"tenant\":\"" TENANT "\",\"client_id\":\"" CLIENT_FD
+	    "\",\"federated\":[{\"issuer\":\"https://kube.test\","
+	    "\"subject\":\"system:serviceaccount:team-a:app-sa\","
+	    "\"audiences\":[\"api://AzureADTokenExchange\"],"
+	    "\"key_file\":\"%s/state/sa-signing.pub\"}]}",
+	    KDIR);
+	check_int(ctl("POST", "/apps", j, NULL, 0), 200);
+}
+
+static struct tok_req
+pod_req(const char *name, const char *sa, const char *uid)
+{
+	struct tok_req q;
+
+	memset(&q, 0, sizeof(q));
+	snprintf(q.pod_ns, sizeof(q.pod_ns), "team-a");
+	snprintf(q.pod_name, sizeof(q.pod_name), "%s", name);
+	snprintf(q.pod_sa, sizeof(q.pod_sa), "%s", sa);
+	snprintf(q.pod_uid, sizeof(q.pod_uid), "%s", uid);
+	return q;
+}
+
+static void
+t_e2e_federated_setup(void)
+{
+	check_int(fkube_start(), 0);
+	check_int(kube_pod("app-1", "app-sa", KUID), 0);
+	check_int(kube_pod("app-2", "other-sa", KUID2), 0);
+	check_int((int)strlen(KUID), 36);
+	KT = kube_client();
+	check(KT != NULL);
+}
+
+static void
+t_e2e_federated(void)
+{
+	struct tok_req p1 = pod_req("app-1", "app-sa", KUID);
+	struct tok_req p2 = pod_req("app-2", "other-sa", KUID2);
+	struct tok_req p3 =
+	    pod_req("ghost", "app-sa", "00000000-0000-4000-8000-000000000000");
+
+	fake_fed_app();
+	check_int(cert_setup(), 2);
+	/* No ktoken client yet: 503 at once, the API server not asked. */
+	check_int(cget(0, 7, "https://vault.azure.net", &p1), 503);
+	check_str(W[0].audit, "no_api_server");
+	aad_set_ktoken(A, KT);
+	check_int(cget(1, 7, "https://vault.azure.net", &p1), 200);
+	check_str(W[1].audit, "ok");
+	check_str(W[1].client_id, CLIENT_FD);
+	check(last_assertion("federated"));
+	check_int(ast().sa_tokens, 1);
+	/* A service account without a federated credential. */
+	check_int(cget(2, 7, "https://vault.azure.net", &p2), 400);
+	check_str(W[2].audit, "AADSTS70021");
+	/* A pod the API server does not know. */
+	check_int(cget(3, 7, "https://ghost.test", &p3), 503);
+	check_str(W[3].audit, "tokenrequest_404");
+	check_int(ast().sa_errors, 1);
+	/* The pod goes while its token is asked for: 503 pod_gone. */
+	memset(&W[4], 0, sizeof(W[4]));
+	{
+		const struct tok_token *out;
+
+		tokcache_waiter_init(&W[4].w, wdone);
+		check(tokcache_get(TC, &CIDS[7], "https://storage.azure.com",
+		          25, &p1, &W[4].w, &out) == TOK_WAIT);
+		ktoken_pod_gone(KT, KUID);
+		check(run_until(4, 15000));
+		check_int(W[4].status, 503);
+		check_str(W[4].audit, "pod_gone");
+	}
+	e2e_teardown();
+}
+
+static void
+t_e2e_federated_cancel(void)
+{
+	struct tok_req p1 = pod_req("app-1", "app-sa", KUID);
+	const struct tok_token *out;
+
+	check_int(cert_setup(), 2);
+	aad_set_ktoken(A, KT);
+	memset(&W[0], 0, sizeof(W[0]));
+	tokcache_waiter_init(&W[0].w, wdone);
+	check(
+	    tokcache_get(TC, &CIDS[7], "x", 1, &p1, &W[0].w, &out) == TOK_WAIT);
+	e2e_teardown(); /* cancels the fetch and its ktoken get */
+	(void)run_for(1, 300);
+	check_int(W[0].calls, 0);
+}
+
 static bool READY;
 
 static void
@@ -1132,6 +1603,18 @@ t_e2e(void)
 	test(t_e2e_dns, "host names through the resolver; --aad-authority");
 	test(t_e2e_limits, "12 fetches: concurrency and rate caps");
 	test(t_e2e_queue, "queue at N and N+1; teardown cancels");
+	cert_policy();
+	test(t_e2e_cert, "certificates: RS256, PS256, ES256, v1, bad files");
+	test(t_e2e_cert_refused, "unknown certificate 400; a retry re-signs");
+	test(t_e2e_cert_swap, "a swapped certificate after aad_repolicy");
+	test(t_e2e_federated_setup, "the fake API server and a ktoken client");
+	if (KT != NULL) {
+		test(t_e2e_federated, "federated: token, 70021, 404, pod gone");
+		test(t_e2e_federated_cancel, "federated: cancel while asked");
+		ktoken_free(KT);
+		pem_anchors_free(&KANCHORS);
+	}
+	fkube_stop();
 	pem_anchors_free(&ANCHORS);
 }
 
