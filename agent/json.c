@@ -269,55 +269,21 @@ json_unit(const char *p, size_t n, char out[4], size_t *olen)
 #define JSC_HIGH  4 /* first byte of a UTF-8 sequence (or not) */
 
 #define JSC_ROW(c) c, c, c, c, c, c, c, c, c, c, c, c, c, c, c, c
+#define P          JSC_PLAIN
 
+/* clang-format off */
 static const unsigned char json_sclass[256] = {
-    JSC_ROW(JSC_CTRL),
-    JSC_ROW(JSC_CTRL),
-    0,
-    0,
-    JSC_QUOTE,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0, /* 0x20 */
-    JSC_ROW(JSC_PLAIN),
-    JSC_ROW(JSC_PLAIN),
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    JSC_BSL,
-    0,
-    0,
-    0, /* 0x50 */
-    JSC_ROW(JSC_PLAIN),
-    JSC_ROW(JSC_PLAIN),
-    JSC_ROW(JSC_HIGH),
-    JSC_ROW(JSC_HIGH),
-    JSC_ROW(JSC_HIGH),
-    JSC_ROW(JSC_HIGH),
-    JSC_ROW(JSC_HIGH),
-    JSC_ROW(JSC_HIGH),
-    JSC_ROW(JSC_HIGH),
-    JSC_ROW(JSC_HIGH),
+	JSC_ROW(JSC_CTRL), JSC_ROW(JSC_CTRL),			/* 0x00 */
+	P, P, JSC_QUOTE, P, P, P, P, P, P, P, P, P, P, P, P, P,	/* 0x20 */
+	JSC_ROW(P), JSC_ROW(P),					/* 0x30 */
+	P, P, P, P, P, P, P, P, P, P, P, P, JSC_BSL, P, P, P,	/* 0x50 */
+	JSC_ROW(P), JSC_ROW(P),					/* 0x60 */
+	JSC_ROW(JSC_HIGH), JSC_ROW(JSC_HIGH), JSC_ROW(JSC_HIGH),	/* 0x80 */
+	JSC_ROW(JSC_HIGH), JSC_ROW(JSC_HIGH), JSC_ROW(JSC_HIGH),
+	JSC_ROW(JSC_HIGH), JSC_ROW(JSC_HIGH),
 };
+/* clang-format on */
+#undef P
 
 #define JSON_DONE   256 /* json_after: the top-level value is complete */
 #define JSON_OPENED 1   /* json_value: a container was opened */
@@ -893,6 +859,17 @@ json_str_eq(const struct json_doc *doc, int tok, const char *lit)
 	return o == litlen;
 }
 
+/* An escape-free string into dst (dst[0] already '\0' if dstlen > 0). */
+static int
+json_copy_plain(const char *p, size_t n, char *dst, size_t dstlen)
+{
+	if (n >= dstlen)
+		return JSON_E_SPACE;
+	memcpy(dst, p, n); /* no NUL: json_parse refused those */
+	dst[n] = '\0';
+	return (int)n;
+}
+
 int
 json_str_unescape(const struct json_doc *doc, int tok, char *dst, size_t dstlen)
 {
@@ -906,15 +883,8 @@ json_str_unescape(const struct json_doc *doc, int tok, char *dst, size_t dstlen)
 	if (json_type(doc, tok) != JSON_STRING)
 		return JSON_E_TYPE;
 	p = json_slice(doc, tok, &n);
-	if (!(doc->toks[tok].type_ & JSON_ESCAPED)) {
-		if (n >= dstlen) {
-			r = JSON_E_SPACE;
-			goto fail;
-		}
-		memcpy(dst, p, n); /* no NUL: json_parse refused those */
-		dst[n] = '\0';
-		return (int)n;
-	}
+	if (!(doc->toks[tok].type_ & JSON_ESCAPED))
+		return json_copy_plain(p, n, dst, dstlen);
 	for (i = 0; i < n; i += (size_t)r) {
 		if ((r = json_unit(p + i, n - i, u, &ulen)) < 0)
 			goto fail;
