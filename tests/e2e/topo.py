@@ -69,6 +69,7 @@ class Topo:
         self.procs = []
         self.links = []
         self.kube_port = self.kube_ctl = self.imds_ctl = None
+        self.aad_ctl = self.aad_url = None
         self.podid = None
 
     # -- set-up -----------------------------------------------------------
@@ -175,6 +176,42 @@ class Topo:
         self.imds_state = state
         self.imds_ctl = "http://%s:%d" % (self.node_up_ip, int(wait_for(lambda: _read(cf), what="imds control port")))
 
+    def start_aad(self, apps=None):
+        """The fake Azure AD (tests/fakes/aad.py) in the root namespace on
+        root_ip, serving the certificate start_kube made (call that first),
+        so podid trusts it with --ca-file self.ca.  apps: the list its
+        --apps takes.  Returns the authority for podid's --aad-authority;
+        self.aad_ctl is its control API, self.aad_state its state dir."""
+        state = os.path.join(self.dir, "aad-state")
+        os.mkdir(state)
+        certs = os.path.join(self.dir, "certs")
+        argv = [sys.executable, os.path.join(FAKES, "aad.py"),
+                "--listen", self.root_ip + ":0", "--state-dir", state,
+                "--cert", os.path.join(certs, "server.crt"),
+                "--key", os.path.join(certs, "server.key"),
+                "--control-listen", self.root_ip + ":0"]
+        if apps is not None:
+            af = os.path.join(self.dir, "aad-apps.json")
+            with open(af, "w") as f:
+                json.dump(apps, f)
+            argv += ["--apps", af]
+        self.spawn("aad", argv)
+        self.aad_state = state
+        # control-port is written before port: both are there once port is.
+        port = int(wait_for(lambda: _read(os.path.join(state, "port")),
+                            what="aad port"))
+        ctl = int(_read(os.path.join(state, "control-port")))
+        self.aad_ctl = "http://%s:%d" % (self.root_ip, ctl)
+        self.aad_url = "https://%s:%d" % (self.root_ip, port)
+        return self.aad_url
+
+    def add_pod_addrs(self, i, ips):
+        """More addresses on pod namespace i's interface (pods sharing a
+        namespace, as a bench's many pods do); ips in the pods' /24."""
+        dev = "pd%s-b%d" % (self.tag, i)
+        for ip in ips:
+            sh("ip", "addr", "add", ip + "/24", "dev", dev, ns=self.pods[i])
+
     def start_podid(self, policy, *extra, rules="off"):
         """podid run in the node; rules="keep" lets it install and keep
         its interception rules (issue 4's tests use dnat() instead)."""
@@ -201,6 +238,9 @@ class Topo:
 
     def imds(self, method, path, body=None):
         return _http(method, self.imds_ctl + path, body)
+
+    def aad(self, method, path, body=None):
+        return _http(method, self.aad_ctl + path, body)
 
     def add_pod(self, i, namespace, name, labels=None, sa="default", **kw):
         pod = {"namespace": namespace, "name": name, "labels": labels or {},
