@@ -9,7 +9,10 @@
  * back as JSON (times as numbers) decodes to the same fields.  An accepted
  * error has a code of [A-Za-z0-9_.-], a one-line description without
  * control characters within its limit, and a correlation id of the same
- * characters as the code.
+ * characters as the code.  The input as a client assertion (a signed JWT
+ * or a pod's service-account token) in aad_form: the form holds only
+ * unreserved characters, '%XX', '=' and '&', and its client_assertion
+ * field decodes back to the input; a form that does not fit is "".
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -124,6 +127,48 @@ fuzz_error_body(const char *buf, size_t size)
 	fuzz_assert(memcmp(&eb, &eb2, sizeof(eb)) == 0);
 }
 
+static int
+fuzz_hex(char c)
+{
+	return c >= '0' && c <= '9' ? c - '0'
+	    : c >= 'A' && c <= 'F'  ? c - 'A' + 10
+	                            : -1;
+}
+
+/* The input as the assertion of a form, decoded back from it. */
+static void
+fuzz_form(const char *buf, size_t size)
+{
+	static char form[LIM_AAD_REQUEST_BYTES];
+	static struct tok_req req = {.kind = POL_FEDERATED,
+	    .client_id = "11111111-2222-4333-8444-555555555555",
+	    .resource = "https://vault.azure.net"};
+	struct aad_cred cred = {NULL, 0, buf, size};
+	const char *p, *key = "&client_assertion=";
+	size_t i, o = 0;
+	int n = aad_form(form, sizeof(form), &req, size & 1, &cred);
+
+	if (n < 0) {
+		fuzz_assert(n == AAD_E_SPACE && form[0] == '\0');
+		return;
+	}
+	fuzz_assert((size_t)n == strlen(form));
+	fuzz_assert(strspn(form, FUZZ_CODE_CHARS "~%=&") == (size_t)n);
+	fuzz_assert((p = strstr(form, key)) != NULL);
+	for (p += strlen(key); *p != '&'; o++) {
+		fuzz_assert(*p != '\0' && o < size);
+		if (*p != '%') {
+			fuzz_assert(buf[o] == *p++);
+			continue;
+		}
+		fuzz_assert(fuzz_hex(p[1]) >= 0 && fuzz_hex(p[2]) >= 0);
+		i = (size_t)(fuzz_hex(p[1]) * 16 + fuzz_hex(p[2]));
+		fuzz_assert((unsigned char)buf[o] == i);
+		p += 3;
+	}
+	fuzz_assert(o == size);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -148,6 +193,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		fuzz_round_trip(&tok);
 	}
 	fuzz_error_body(buf, size);
+	fuzz_form(buf, size);
 	free(buf);
 	return 0;
 }
