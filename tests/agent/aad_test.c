@@ -1153,6 +1153,27 @@ copy_file(const char *from, const char *to)
 	check_int(system(cmd), 0);
 }
 
+/* from, then newlines up to size bytes, into to. */
+static void
+pad_file(const char *from, const char *to, size_t size)
+{
+	FILE *in = fopen(from, "r"), *out = fopen(to, "w");
+	size_t n = 0;
+	int c;
+
+	while (
+	    in != NULL && out != NULL && (c = fgetc(in)) != EOF && n++ < size)
+		fputc(c, out);
+	while (out != NULL && n++ < size)
+		fputc('\n', out);
+	if (in != NULL)
+		fclose(in);
+	if (out == NULL || fclose(out) != 0) {
+		perror(to);
+		exit(2);
+	}
+}
+
 static struct pol_identity
 cert_id(const char *name, const char *client, const char *crt, const char *key,
     enum pol_signing alg)
@@ -1342,9 +1363,19 @@ t_e2e_cert_swap(void)
 	check_int(aad_repolicy(A, &CPOL), 3);
 	check_int(cget(3, 4, "c", NULL), 503);
 	check_str(W[3].audit, "cert_load_failed");
+	/* A certificate file of LIM_AAD_PEM_BYTES loads, one byte more not
+	 * (the padding is blank lines, which PEM ignores). */
 	CIDS[4].signing = POL_SIGN_RS256;
-	copy_file(JWTDATA "rsa.crt", SWAP_CRT);
+	fake_cert_app(CLIENT_SW, JWTDATA "rsa.crt");
 	copy_file(JWTDATA "rsa.key", SWAP_KEY);
+	pad_file(JWTDATA "rsa.crt", SWAP_CRT, LIM_AAD_PEM_BYTES);
+	check_int(aad_repolicy(A, &CPOL), 2);
+	check_int(cget(4, 4, "d", NULL), 200);
+	pad_file(JWTDATA "rsa.crt", SWAP_CRT, LIM_AAD_PEM_BYTES + 1);
+	check_int(aad_repolicy(A, &CPOL), 3);
+	check_int(cget(5, 4, "e", NULL), 503);
+	check_str(W[5].audit, "cert_load_failed");
+	copy_file(JWTDATA "rsa.crt", SWAP_CRT);
 	e2e_teardown();
 }
 
