@@ -1156,6 +1156,59 @@ t_token_counts(void)
 	}
 }
 
+/*
+ * Members read in one pass (json_obj_getv): a member given twice, also
+ * once escaped, is refused with that member's error, as json_obj_get did;
+ * an escaped key alone is read.  Pods written out in full.
+ */
+static void
+t_dup_members(void)
+{
+#define M(meta, spec, status)                                                  \
+	"{\"kind\":\"Pod\",\"metadata\":{\"uid\":\"8c2b6f0e-41d3-4e6a\","      \
+	"\"namespace\":\"shop\",\"resourceVersion\":\"4\"," meta "},"          \
+	"\"spec\":{\"containers\":[]" spec "},\"status\":{" status "}}"
+	static const struct {
+		const char *in;
+		int err;
+	} c[] = {
+	    {M("\"name\":\"web\"", "", ""), 0},
+	    {M("\"n\\u0061me\":\"web\"", "", ""), 0},
+	    {M("\"name\":\"web\",\"name\":\"web\"", "", ""), KOBJ_E_NAME},
+	    {M("\"name\":\"web\",\"n\\u0061me\":\"x\"", "", ""), KOBJ_E_NAME},
+	    {M("\"name\":\"web\",\"labels\":{},\"labels\":{}", "", ""),
+	        KOBJ_E_LABELS},
+	    {M("\"name\":\"web\"", ",\"containers\":[]", ""),
+	        KOBJ_E_CONTAINERS},
+	    {M("\"name\":\"web\"", ",\"hostNetwork\":true,\"hostNetwork\":true",
+	         ""),
+	        KOBJ_E_HOSTNET},
+	    {M("\"name\":\"web\"", "",
+	         "\"phase\":\"Running\",\"phase\":\"Running\""),
+	        KOBJ_E_PHASE},
+	    {M("\"name\":\"web\"", "", "\"podIP\":\"\",\"p\\u006fdIP\":\"\""),
+	        KOBJ_E_IP},
+	};
+#undef M
+	struct json_doc doc;
+	struct kobj_pod pod;
+	size_t i, n;
+
+	for (i = 0; i < sizeof(c) / sizeof(*c); i++) {
+		n = strlen(c[i].in);
+		check(json_parse(&doc, guard_copy(c[i].in, n), n, toks, NTOK) >
+		    0);
+		check_int(kobj_pod_decode(&doc, 0, &pod), c[i].err);
+		if (c[i].err == 0)
+			check_str(pod.name, "web");
+	}
+	n = strlen("{\"metadata\":{},\"metadata\":{}}");
+	check(
+	    json_parse(&doc, guard_copy("{\"metadata\":{},\"metadata\":{}}", n),
+	        n, toks, NTOK) > 0);
+	check_int(kobj_pod_decode(&doc, 0, &pod), KOBJ_E_METADATA);
+}
+
 int
 main(void)
 {
@@ -1165,6 +1218,7 @@ main(void)
 	test(t_pod_pending, "pod: pending, adds cap_net_raw");
 	test(t_template_ok, "template pod decodes");
 	test(t_field_errors, "every field's type and syntax errors");
+	test(t_dup_members, "members given twice, escaped keys");
 	test(t_identity_kept_on_error, "refused pod keeps its identity");
 	test(t_ip_variants, "podIP fallback, v6-only, dual-stack");
 	test(t_flags, "terminating, hostNetwork, phases, no SA");
