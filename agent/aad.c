@@ -1576,6 +1576,7 @@ aad_sign(struct aad *a, struct aad_fetch *f, const struct aad_secret *s,
 	    rnd);
 	explicit_bzero(rnd, sizeof(rnd));
 	if (n < 0) {
+		explicit_bzero(a->assertion, sizeof(a->assertion));
 		log_warnx("aad: identity %s: assertion: %s", f->req->identity,
 		    jwt_strerror((int)n));
 		return aad_no_cred(a, f, "aad_assertion",
