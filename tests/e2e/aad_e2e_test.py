@@ -38,7 +38,7 @@ import urllib.parse
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
-from topo import REPO, Results, Topo, wait_for  # noqa: E402
+from topo import FAKES, REPO, Results, Topo, wait_for  # noqa: E402
 
 WATCHDOG_S = 180
 TENANT = "3c5d7e9f-1a2b-4c3d-8e4f-5a6b7c8d9e01"
@@ -589,6 +589,64 @@ def c_aad_down(w):
     w.one_request(m, "secret", res, len(SECRET_2))
 
 
+def c_aad_reset(w):
+    """A connection reset by Azure AD is retried: the pod gets its token."""
+    w.t.aad("POST", "/scenario", {"reset_next_n": 1})
+    try:
+        res = "api://e2e-aad-reset"
+        m = w.aad_mark()
+        w.check_token(w.token(P_SECRET, res), "secret", res, "after a reset")
+        eq([e["outcome"] for e in w.aad_since(m)], ["reset", "issued"],
+           "requests Azure AD saw")
+    finally:
+        w.t.aad("POST", "/scenario", {"reset": True})
+
+
+def aad_restart(w):
+    """The fake Azure AD again, on the same ports, its apps registered."""
+    t = w.t
+    for f in ("port", "control-port"):
+        os.unlink(os.path.join(t.aad_state, f))
+    certs = os.path.join(t.dir, "certs")
+    t.spawn("aad-2", [sys.executable, os.path.join(FAKES, "aad.py"),
+                      "--listen", t.aad_url[len("https://"):],
+                      "--state-dir", t.aad_state,
+                      "--cert", os.path.join(certs, "server.crt"),
+                      "--key", os.path.join(certs, "server.key"),
+                      "--control-listen", t.aad_ctl[len("http://"):]])
+    wait_for(lambda: os.path.exists(os.path.join(t.aad_state, "port")),
+             what="the fake Azure AD again")
+    w.register("secret", secret=SECRET_2)
+    for name in ("rs", "ps", "es"):
+        w.register(name, cert=w.certs[name])
+    w.register("fed", federated=[w.fed_cred("fed-sa"),
+                                 w.fed_cred("other-sa")])
+
+
+def c_aad_stopped(w):
+    """Azure AD gone (connections refused): a cached token is served, a new
+    one gets 503 + Retry-After; with Azure AD back, podid's next fetch
+    (on a new connection) succeeds."""
+    cached = w.check_token(w.token(P_SECRET), "secret", VAULT, "cached")
+    aad = [p for name, p, _ in w.t.procs if name == "aad"][0]
+    os.killpg(aad.pid, signal.SIGTERM)
+    aad.wait(10)
+    res = "api://e2e-aad-stopped"
+    try:
+        eq(w.check_token(w.token(P_SECRET), "secret", VAULT, "while gone")
+           ["access_token"], cached["access_token"], "the cached token")
+        r = w.token(P_SECRET, res)
+        w.check_error(r, 503, "Azure AD gone", retry_after=True)
+        a = [x for x in w.audits() if x["pod"] == "secret-1"][-1]
+        eq((a["outcome"], a["status"], a["resource"]),
+           ("upstream_error", 503, res), "audit")
+    finally:
+        aad_restart(w)
+    m = w.aad_mark()
+    w.check_token(w.token(P_SECRET, res), "secret", res, "back")
+    w.one_request(m, "secret", res, len(SECRET_2))
+
+
 def c_no_leaks(w):
     """No access token (its signature) or client secret in any log or state
     file of the run (the secret and key files aside)."""
@@ -618,7 +676,11 @@ CASES = [
     ("rotated secret file used after reload", c_rotated_secret),
     ("revoked binding stops issuance at once", c_revoked),
     ("unknown client: 400, IMDS-shaped", c_unknown_client),
-    ("Azure AD down: cache served, else 503 + Retry-After", c_aad_down),
+    ("Azure AD answers 503: cache served, else 503 + Retry-After",
+     c_aad_down),
+    ("Azure AD resets the connection: retried", c_aad_reset),
+    ("Azure AD stopped: cache served, else 503 + Retry-After",
+     c_aad_stopped),
     ("no token or secret in any log", c_no_leaks),
 ]
 
