@@ -99,10 +99,13 @@ void podcache_free(struct podcache *);
 /*
  * ADDED or MODIFIED: inserts or updates the pod by uid, copying what it
  * needs of *pod, re-indexes its IPs (quarantining those it gave up) and
- * recomputes its grants with policy (NULL: no policy, nothing granted).  A
- * pod of the same namespace/name with another uid is removed first.
- * Returns 0, PODCACHE_E_FULL (refused, counted, logged at most every
- * LIM_PODCACHE_LOG_MS) or PODCACHE_E_INVAL (the cache is unchanged).
+ * matches it against policy (NULL: no policy, nothing granted) when it is
+ * new, its namespace, service account, labels or hostNetwork changed, or
+ * policy is not the one of the previous upsert or repolicy; an unchanged
+ * pod only counts as listed.  A pod of the same namespace/name with
+ * another uid is removed first.  Returns 0, PODCACHE_E_FULL (refused,
+ * counted, logged at most every LIM_PODCACHE_LOG_MS) or PODCACHE_E_INVAL
+ * (the cache is unchanged).
  */
 int podcache_upsert(struct podcache *, const struct kobj_pod *pod,
     const struct pol *policy, uint64_t now_ms);
@@ -162,7 +165,8 @@ const struct podcache_entry *podcache_still(
 /*
  * Policy swap: recomputes every pod's grants with policy (NULL: none).
  * Grants hold indexes into the policy they were computed with, so the
- * cache must be repolicied before the old policy's memory is reused, and
+ * cache must be repolicied before the old policy's memory is reused (also
+ * a reload into the same memory: upserts tell policies by address), and
  * later upserts must pass the same policy.
  */
 void podcache_repolicy(struct podcache *, const struct pol *policy);
