@@ -121,6 +121,7 @@ struct aad_conn {
 	int status;
 	unsigned retry_after_s;
 	bool reused;
+	uint64_t sent_us; /* when the request started, for the latency */
 	size_t bodylen, reqlen;
 	char req[LIM_AAD_REQUEST_BYTES];
 	char rbuf[LIM_AAD_RECV_BYTES];
@@ -1529,6 +1530,27 @@ aad_body_cb(struct hclient *hc, const char *data, size_t len, void *arg)
 	return 0;
 }
 
+/* CLOCK_MONOTONIC in us: the loop's ms are too coarse for a latency. */
+static uint64_t
+aad_clock_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+/* A request's latency, from sending to its end, by outcome. */
+static void
+aad_observe(struct aad *a, const struct aad_conn *c, int err)
+{
+	uint64_t now = aad_clock_us();
+
+	metrics_hist_observe(
+	    err == 0 && c->status == 200 ? &a->st.dur_ok : &a->st.dur_error,
+	    now > c->sent_us ? now - c->sent_us : 0);
+}
+
 static void
 aad_done_cb(struct hclient *hc, int err, void *arg)
 {
@@ -1538,8 +1560,10 @@ aad_done_cb(struct hclient *hc, int err, void *arg)
 
 	(void)hc;
 	aad_conn_end(a, c);
-	if (f != NULL)
+	if (f != NULL) {
+		aad_observe(a, c, err);
 		aad_outcome(a, f, c, err);
+	}
 	aad_conn_wipe(c);
 	(void)aad_kick(a);
 }
@@ -1702,6 +1726,7 @@ aad_send(struct aad *a, struct aad_fetch *f, struct aad_conn *c, uint64_t now)
 	c->retry_after_s = 0;
 	c->bodylen = 0;
 	c->reused = c->hc.state == HC_KEEPALIVE;
+	c->sent_us = aad_clock_us();
 	au->running++;
 	a->st.requests++;
 	if (++a->st.running > a->st.max_running)

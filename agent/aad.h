@@ -41,6 +41,7 @@
 
 #include "agent/limits.h"
 #include "agent/loop.h"
+#include "agent/metrics.h"
 #include "agent/pem.h"
 #include "agent/tokcache.h"
 #include "policy/policy.h"
@@ -128,6 +129,7 @@ struct aad_stats {
 	uint64_t assertions;    /* client assertions signed */
 	uint64_t sa_tokens;     /* service-account tokens from ktoken */
 	uint64_t sa_errors;     /* ktoken failures answered 503 */
+	struct metrics_hist dur_ok, dur_error; /* request latency, by outcome */
 	unsigned running, queued, max_running, max_queued;
 	unsigned circuits_open; /* authorities with an open circuit now */
 };

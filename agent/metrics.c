@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "agent/aad.h"
 #include "agent/imdsc.h"
 #include "agent/metrics_int.h"
 
@@ -441,14 +442,21 @@ metrics_render_view(char *buf, size_t len, const struct metrics_view *v)
  * set, as up[0] is filled from imdsc below.
  */
 static void
-mt_upstreams(
-    struct metrics_view *v, const struct sources *src, struct imdsc_stats *ic)
+mt_upstreams(struct metrics_view *v, const struct sources *src,
+    struct imdsc_stats *ic, struct aad_stats *as)
 {
-	if (src->imdsc == NULL)
-		return;
-	imdsc_stats(src->imdsc, ic);
-	v->up[v->nup++] = (struct metrics_upstream){"imds", ic->ok, ic->failed,
-	    ic->retries, ic->rejected, &ic->dur_ok, &ic->dur_error};
+	if (src->imdsc != NULL) {
+		imdsc_stats(src->imdsc, ic);
+		v->up[v->nup++] =
+		    (struct metrics_upstream){"imds", ic->ok, ic->failed,
+		        ic->retries, ic->rejected, &ic->dur_ok, &ic->dur_error};
+	}
+	if (src->aad != NULL) {
+		aad_stats(src->aad, as);
+		v->up[v->nup++] =
+		    (struct metrics_upstream){"aad", as->ok, as->failed,
+		        as->retries, as->rejected, &as->dur_ok, &as->dur_error};
+	}
 }
 
 ssize_t
@@ -460,6 +468,7 @@ metrics_render(
 	struct tokcache_stats ts;
 	struct podcache_stats ps;
 	struct imdsc_stats ics;
+	struct aad_stats as;
 	struct metrics_view v = {
 	    .now_ms = now_ms, .started_at = src->started_at};
 
@@ -483,7 +492,7 @@ metrics_render(
 	v.pol = src->pol;
 	v.policy = src->policy != NULL ? *src->policy : NULL;
 	v.rules = src->rules;
-	mt_upstreams(&v, src, &ics);
+	mt_upstreams(&v, src, &ics, &as);
 	return metrics_render_view(buf, len, &v);
 }
 

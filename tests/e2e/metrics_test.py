@@ -194,8 +194,12 @@ def gauges():
     version = json.loads(r.stdout)["version"]
     eq(val(s, 'podid_build_info{version="%s"}' % version), 1,
        "build_info, the version /status gives")
-    if any('target="aad"' in k for k in s):
-        raise Fail("aad series without --aad-authority")
+    # The Azure AD client runs (the system CA bundle loads): its series
+    # are there, zero, before any identity of the policy needs it.
+    eq(val(s, 'podid_upstream_requests_total{target="aad",outcome="ok"}'),
+       0, "aad requests before any service-principal identity")
+    eq(val(s, 'podid_upstream_request_duration_seconds_count'
+              '{target="aad",outcome="ok"}'), 0, "aad latency count")
 
 
 def token_moves():
@@ -278,16 +282,18 @@ def reload_failed():
     _, _, s0 = metrics()
     failed = 'podid_policy_reloads_total{result="failed"}'
     good = 'podid_policy_reloads_total{result="ok"}'
+    # The policy file's watch reloads on the write, SIGHUP once more:
+    # one or two attempts each time.
     write_policy(BROKEN)
     os.kill(T.podid.pid, signal.SIGHUP)
-    wait_for(lambda: metrics()[2].get(failed) == val(s0, failed) + 1,
+    wait_for(lambda: metrics()[2].get(failed, 0) >= val(s0, failed) + 1,
              timeout=10, what="a failed reload counted")
     _, _, s1 = metrics()
     eq(val(s1, "podid_policy_last_reload_success"), 0, "last reload")
     eq(val(s1, "podid_policy_identities"), 1, "old policy serves")
     write_policy(POLICY)
     os.kill(T.podid.pid, signal.SIGHUP)
-    wait_for(lambda: metrics()[2].get(good) == val(s0, good) + 1,
+    wait_for(lambda: metrics()[2].get(good, 0) >= val(s0, good) + 1,
              timeout=10, what="a good reload counted")
     _, _, s2 = metrics()
     eq(val(s2, "podid_policy_last_reload_success"), 1, "last reload")
