@@ -438,13 +438,14 @@ json_string(struct json_p *p)
 		i = json_plain_run(s, i, n);
 		if (i >= n)
 			return JSON_E_PARTIAL;
-		switch (json_sclass[s[i]]) {
-		case JSC_QUOTE:
+		if (s[i] == '"') { /* the usual end: no table lookup */
 			if ((tok = json_tok_new(p, type, p->pos + 1)) < 0)
 				return tok;
 			p->toks[tok].end_ = (int)i;
 			p->pos = i + 1;
 			return tok;
+		}
+		switch (json_sclass[s[i]]) {
 		case JSC_BSL:
 			if ((r = json_esc_chk(p->buf + i, n - i)) < 0)
 				return r;
@@ -676,7 +677,7 @@ int
 json_parse(struct json_doc *doc, const char *buf, size_t len,
     struct json_tok *toks, unsigned ntok)
 {
-	struct json_p p = {.buf = buf, .len = len, .toks = toks};
+	struct json_p p; /* the frames are written before they are read */
 	int r;
 
 	*doc = (struct json_doc){.buf = buf, .len = len, .toks = toks};
@@ -684,7 +685,12 @@ json_parse(struct json_doc *doc, const char *buf, size_t len,
 		return JSON_E_TOOBIG;
 	if (len == 0)
 		return JSON_E_EMPTY;
+	p.buf = buf;
+	p.len = len;
+	p.pos = 0;
+	p.toks = toks;
 	p.cap = toks == NULL ? 0 : ntok > INT_MAX ? INT_MAX : (int)ntok;
+	p.n = p.depth = 0;
 	/*
 	 * A NUL byte is refused wherever it is (a control byte in a string, a
 	 * stray byte elsewhere), so a document holding one always fails:
