@@ -87,35 +87,66 @@ http_err_status(int err)
 	}
 }
 
-/* Character classes (RFC 9110 section 5.6.2 token, 5.5 field-vchar). */
+/*
+ * Character classes (RFC 9110 section 5.6.2 token, 5.5 field-vchar, RFC
+ * 3986 host), one bit each in a 256-entry table so that every inner loop
+ * costs one load and one test per byte.  Generated from the definitions
+ * beside each bit; the rows are 16 bytes each, 0x00 to 0xff.
+ */
+#define HC_TCHAR  0x01 /* token: ALNUM and !#$%&'*+-.^_`|~ */
+#define HC_VCHAR  0x02 /* 0x21-0x7e: target bytes */
+#define HC_TEXT   0x04 /* HTAB, SP, VCHAR, obs-text: field value bytes */
+#define HC_HOST   0x08 /* ALNUM and -._~!$&'()*+,;=:[]% */
+#define HC_QPLAIN 0x10 /* query byte decoding to itself: not %, +, CTL */
+#define HC_PATH   0x20 /* path segment byte: VCHAR but '/', '\', '%' */
 
-static bool
-http_is_tchar(unsigned char c)
-{
-	if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
-	    (c >= 'A' && c <= 'Z'))
-		return true;
-	return c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL;
-}
+/* clang-format off */
+static const unsigned char http_class[256] = {
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x04, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x14, 0x3f, 0x36, 0x37, 0x3f, 0x0f, 0x3f, 0x3f, 0x3e, 0x3e, 0x3f, 0x2f, 0x3e, 0x3f, 0x3f, 0x16,
+    0x3f, 0x3f, 0x3f, 0x3f, 0x3f, 0x3f, 0x3f, 0x3f, 0x3f, 0x3f, 0x3e, 0x3e, 0x36, 0x3e, 0x36, 0x36,
+    0x36, 0x3f, 0x3f, 0x3f, 0x3f, 0x3f, 0x3f, 0x3f, 0x3f, 0x3f, 0x3f, 0x3f, 0x3f, 0x3f, 0x3f, 0x3f,
+    0x3f, 0x3f, 0x3f, 0x3f, 0x3f, 0x3f, 0x3f, 0x3f, 0x3f, 0x3f, 0x3f, 0x3e, 0x16, 0x3e, 0x37, 0x3f,
+    0x37, 0x3f, 0x3f, 0x3f, 0x3f, 0x3f, 0x3f, 0x3f, 0x3f, 0x3f, 0x3f, 0x3f, 0x3f, 0x3f, 0x3f, 0x3f,
+    0x3f, 0x3f, 0x3f, 0x3f, 0x3f, 0x3f, 0x3f, 0x3f, 0x3f, 0x3f, 0x3f, 0x36, 0x37, 0x36, 0x3f, 0x00,
+    0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14,
+    0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14,
+    0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14,
+    0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14,
+    0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14,
+    0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14,
+    0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14,
+    0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14, 0x14,
+};
+/* clang-format on */
+
+/* ASCII lower case of every byte. */
+/* clang-format off */
+static const unsigned char http_lowtab[256] = {
+    0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x0e, 0x0f,
+    0x10, 0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17, 0x18, 0x19, 0x1a, 0x1b, 0x1c, 0x1d, 0x1e, 0x1f,
+    0x20, 0x21, 0x22, 0x23, 0x24, 0x25, 0x26, 0x27, 0x28, 0x29, 0x2a, 0x2b, 0x2c, 0x2d, 0x2e, 0x2f,
+    0x30, 0x31, 0x32, 0x33, 0x34, 0x35, 0x36, 0x37, 0x38, 0x39, 0x3a, 0x3b, 0x3c, 0x3d, 0x3e, 0x3f,
+    0x40, 0x61, 0x62, 0x63, 0x64, 0x65, 0x66, 0x67, 0x68, 0x69, 0x6a, 0x6b, 0x6c, 0x6d, 0x6e, 0x6f,
+    0x70, 0x71, 0x72, 0x73, 0x74, 0x75, 0x76, 0x77, 0x78, 0x79, 0x7a, 0x5b, 0x5c, 0x5d, 0x5e, 0x5f,
+    0x60, 0x61, 0x62, 0x63, 0x64, 0x65, 0x66, 0x67, 0x68, 0x69, 0x6a, 0x6b, 0x6c, 0x6d, 0x6e, 0x6f,
+    0x70, 0x71, 0x72, 0x73, 0x74, 0x75, 0x76, 0x77, 0x78, 0x79, 0x7a, 0x7b, 0x7c, 0x7d, 0x7e, 0x7f,
+    0x80, 0x81, 0x82, 0x83, 0x84, 0x85, 0x86, 0x87, 0x88, 0x89, 0x8a, 0x8b, 0x8c, 0x8d, 0x8e, 0x8f,
+    0x90, 0x91, 0x92, 0x93, 0x94, 0x95, 0x96, 0x97, 0x98, 0x99, 0x9a, 0x9b, 0x9c, 0x9d, 0x9e, 0x9f,
+    0xa0, 0xa1, 0xa2, 0xa3, 0xa4, 0xa5, 0xa6, 0xa7, 0xa8, 0xa9, 0xaa, 0xab, 0xac, 0xad, 0xae, 0xaf,
+    0xb0, 0xb1, 0xb2, 0xb3, 0xb4, 0xb5, 0xb6, 0xb7, 0xb8, 0xb9, 0xba, 0xbb, 0xbc, 0xbd, 0xbe, 0xbf,
+    0xc0, 0xc1, 0xc2, 0xc3, 0xc4, 0xc5, 0xc6, 0xc7, 0xc8, 0xc9, 0xca, 0xcb, 0xcc, 0xcd, 0xce, 0xcf,
+    0xd0, 0xd1, 0xd2, 0xd3, 0xd4, 0xd5, 0xd6, 0xd7, 0xd8, 0xd9, 0xda, 0xdb, 0xdc, 0xdd, 0xde, 0xdf,
+    0xe0, 0xe1, 0xe2, 0xe3, 0xe4, 0xe5, 0xe6, 0xe7, 0xe8, 0xe9, 0xea, 0xeb, 0xec, 0xed, 0xee, 0xef,
+    0xf0, 0xf1, 0xf2, 0xf3, 0xf4, 0xf5, 0xf6, 0xf7, 0xf8, 0xf9, 0xfa, 0xfb, 0xfc, 0xfd, 0xfe, 0xff,
+};
+/* clang-format on */
 
 static bool
 http_is_ows(char c)
 {
 	return c == ' ' || c == '\t';
-}
-
-/* HTAB, SP, VCHAR, obs-text: what a field value may hold. */
-static bool
-http_is_text(unsigned char c)
-{
-	return c == '\t' || (c >= 0x20 && c != 0x7f);
-}
-
-/* VCHAR: what a request target or a path may hold. */
-static bool
-http_is_vchar(unsigned char c)
-{
-	return c > 0x20 && c < 0x7f;
 }
 
 static bool
@@ -124,24 +155,24 @@ http_is_digit(char c)
 	return c >= '0' && c <= '9';
 }
 
-static unsigned char
-http_lower(unsigned char c)
+/* s (n bytes) equals lit (n bytes), ignoring ASCII case. */
+static bool
+http_ieqn(const char *s, const char *lit, size_t n)
 {
-	return c >= 'A' && c <= 'Z' ? (unsigned char)(c + 32) : c;
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (http_lowtab[(unsigned char)s[i]] !=
+		    http_lowtab[(unsigned char)lit[i]])
+			return false;
+	return true;
 }
 
 /* s (n bytes) equals the NUL-terminated lit, ignoring ASCII case. */
 static bool
 http_ieq(const char *s, size_t n, const char *lit)
 {
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		if (lit[i] == '\0' ||
-		    http_lower((unsigned char)s[i]) !=
-		        http_lower((unsigned char)lit[i]))
-			return false;
-	return lit[n] == '\0';
+	return strlen(lit) == n && http_ieqn(s, lit, n);
 }
 
 /* s (n bytes) equals the NUL-terminated lit exactly. */
@@ -151,9 +182,23 @@ http_eq(const char *s, size_t n, const char *lit)
 	return strlen(lit) == n && memcmp(s, lit, n) == 0;
 }
 
+/* Length of the run of class cls bytes in p[i..end). */
+static size_t
+http_run(const unsigned char *p, size_t i, size_t end, unsigned char cls)
+{
+	size_t j = i;
+
+	while (j < end && (http_class[p[j]] & cls) != 0)
+		j++;
+	return j - i;
+}
+
 /*
- * First pass: one byte at a time.  The states follow the head's shape;
- * HS_LEAD skips empty lines before the request line.
+ * First pass.  The states follow the head's shape; HS_LEAD skips empty
+ * lines before the request line.  Each state consumes a run of bytes (a
+ * table loop, no call per byte) and stops at the byte that changes the
+ * state or is an error; a run that crosses a limit is an error at the
+ * byte crossing it, which no later byte can precede.
  */
 enum http_scan_state {
 	HS_LEAD,       /* before the request line */
@@ -167,58 +212,101 @@ enum http_scan_state {
 	HS_END_LF,     /* CR of the blank line */
 };
 
+/* Method, then the SP ending it. */
 static int
-http_scan_method(struct http_scan *s, unsigned char c)
+http_scan_method(struct http_scan *s, const unsigned char *p, size_t end)
 {
-	if (c == ' ' && s->method_len > 0) {
+	size_t n = http_run(p, s->pos, end, HC_TCHAR);
+
+	s->method_len += n;
+	s->pos += n;
+	if (s->method_len > LIM_HTTP_METHOD_BYTES)
+		return HTTP_ERR_METHOD_LONG;
+	if (s->pos == end)
+		return 0;
+	if (p[s->pos] == ' ' && s->method_len > 0) {
+		s->pos++;
 		s->state = HS_TARGET;
 		return 0;
 	}
-	if (!http_is_tchar(c))
-		return HTTP_ERR_METHOD;
-	if (++s->method_len > LIM_HTTP_METHOD_BYTES)
-		return HTTP_ERR_METHOD_LONG;
-	return 0;
+	return p[s->pos] == '\0' ? HTTP_ERR_NUL : HTTP_ERR_METHOD;
 }
 
+/* Target, then the SP ending it; HTTP/0.9 "GET /" CRLF is TARGET. */
 static int
-http_scan_target(struct http_scan *s, unsigned char c)
+http_scan_target(struct http_scan *s, const unsigned char *p, size_t end)
 {
-	if (c == ' ' && s->target_len > 0) {
+	size_t n = http_run(p, s->pos, end, HC_VCHAR);
+
+	s->target_len += n;
+	s->pos += n;
+	if (s->target_len > LIM_HTTP_TARGET_BYTES)
+		return HTTP_ERR_TARGET_LONG;
+	if (s->pos == end)
+		return 0;
+	if (p[s->pos] == ' ' && s->target_len > 0) {
+		s->pos++;
 		s->state = HS_VERSION;
 		return 0;
 	}
-	if (!http_is_vchar(c))
-		return HTTP_ERR_TARGET; /* HTTP/0.9 "GET /" CRLF lands here */
-	if (++s->target_len > LIM_HTTP_TARGET_BYTES)
-		return HTTP_ERR_TARGET_LONG;
-	return 0;
+	return p[s->pos] == '\0' ? HTTP_ERR_NUL : HTTP_ERR_TARGET;
 }
 
+/* Version bytes up to CR; "HTTP/1.1" is 8: a long line stops early. */
 static int
-http_scan_version(struct http_scan *s, unsigned char c)
+http_scan_version(struct http_scan *s, const unsigned char *p, size_t end)
 {
-	if (c == '\r') {
-		s->state = HS_LINE_LF;
-		return 0;
+	unsigned char c;
+
+	for (; s->pos < end; s->pos++) {
+		c = p[s->pos];
+		if (c == '\r') {
+			s->pos++;
+			s->state = HS_LINE_LF;
+			return 0;
+		}
+		if (c == '\n' || c == '\0')
+			return c == '\0' ? HTTP_ERR_NUL : HTTP_ERR_BARE_LF;
+		if (++s->version_len > 8)
+			return HTTP_ERR_VERSION;
 	}
-	if (c == '\n')
-		return HTTP_ERR_BARE_LF;
-	/* "HTTP/1.1" is 8 bytes: stop a long version line early. */
-	if (++s->version_len > 8)
-		return HTTP_ERR_VERSION;
 	return 0;
 }
 
+/*
+ * Field line bytes up to CR.  Control bytes other than CR, LF and NUL
+ * are the second pass's to judge (bad name or bad value); noting that
+ * one was seen spares it checking every value byte again.
+ */
+static int
+http_scan_field(struct http_scan *s, const unsigned char *p, size_t end)
+{
+	unsigned char c;
+
+	while ((s->pos += http_run(p, s->pos, end, HC_TEXT)) < end) {
+		c = p[s->pos++];
+		if (c == '\r') {
+			s->state = HS_LINE_LF;
+			return 0;
+		}
+		if (c == '\n' || c == '\0')
+			return c == '\0' ? HTTP_ERR_NUL : HTTP_ERR_BARE_LF;
+		s->ctl = true;
+	}
+	return 0;
+}
+
+/* The first byte of a line after the request line. */
 static int
 http_scan_line_start(struct http_scan *s, unsigned char c)
 {
+	s->pos++;
 	if (c == '\r') {
 		s->state = HS_END_LF;
 		return 0;
 	}
-	if (c == '\n')
-		return HTTP_ERR_BARE_LF;
+	if (c == '\n' || c == '\0')
+		return c == '\0' ? HTTP_ERR_NUL : HTTP_ERR_BARE_LF;
 	if (http_is_ows((char)c))
 		return HTTP_ERR_OBS_FOLD;
 	if (++s->fields > HTTP_MAX_HEADERS)
@@ -227,46 +315,56 @@ http_scan_line_start(struct http_scan *s, unsigned char c)
 	return 0;
 }
 
-/* Returns 0 to go on, the head length at its end, or an error. */
+/* The LF after a CR; the head length after the blank line's. */
 static int
-http_scan_byte(struct http_scan *s, unsigned char c, size_t i)
+http_scan_lf(struct http_scan *s, unsigned char c)
 {
-	if (c == '\0')
-		return HTTP_ERR_NUL;
+	if (c != '\n')
+		return c == '\0' ? HTTP_ERR_NUL : HTTP_ERR_BARE_CR;
+	s->pos++;
+	if (s->state == HS_END_LF)
+		return (int)s->pos;
+	s->state = s->state == HS_LEAD_LF ? HS_LEAD : HS_LINE_START;
+	return 0;
+}
+
+/* A byte before the request line: an empty line or the method's first. */
+static int
+http_scan_lead(struct http_scan *s, unsigned char c)
+{
+	if (c == '\n' || c == '\0')
+		return c == '\0' ? HTTP_ERR_NUL : HTTP_ERR_BARE_LF;
+	if (c == '\r') {
+		s->pos++;
+		s->state = HS_LEAD_LF;
+		return 0;
+	}
+	s->method_off = s->pos;
+	s->state = HS_METHOD;
+	return 0;
+}
+
+/* One state's worth of p[s->pos..end): 0, the head length or an error. */
+static int
+http_scan_step(struct http_scan *s, const unsigned char *p, size_t end)
+{
 	switch (s->state) {
 	case HS_LEAD:
-		if (c == '\n')
-			return HTTP_ERR_BARE_LF;
-		if (c == '\r') {
-			s->state = HS_LEAD_LF;
-			return 0;
-		}
-		s->method_off = i;
-		s->state = HS_METHOD;
-		return http_scan_method(s, c);
+		return http_scan_lead(s, p[s->pos]);
 	case HS_METHOD:
-		return http_scan_method(s, c);
+		return http_scan_method(s, p, end);
 	case HS_TARGET:
-		return http_scan_target(s, c);
+		return http_scan_target(s, p, end);
 	case HS_VERSION:
-		return http_scan_version(s, c);
+		return http_scan_version(s, p, end);
 	case HS_LEAD_LF:
 	case HS_LINE_LF:
 	case HS_END_LF:
-		if (c != '\n')
-			return HTTP_ERR_BARE_CR;
-		if (s->state == HS_END_LF)
-			return (int)(i + 1);
-		s->state = s->state == HS_LEAD_LF ? HS_LEAD : HS_LINE_START;
-		return 0;
+		return http_scan_lf(s, p[s->pos]);
 	case HS_LINE_START:
-		return http_scan_line_start(s, c);
+		return http_scan_line_start(s, p[s->pos]);
 	case HS_FIELD:
-		if (c == '\n')
-			return HTTP_ERR_BARE_LF;
-		if (c == '\r')
-			s->state = HS_LINE_LF;
-		return 0;
+		return http_scan_field(s, p, end);
 	}
 	return HTTP_ERR_INVAL;
 }
@@ -275,17 +373,16 @@ http_scan_byte(struct http_scan *s, unsigned char c, size_t i)
 static int
 http_scan_bytes(struct http_scan *s, const char *buf, size_t len)
 {
+	const unsigned char *p = (const unsigned char *)buf;
 	size_t end = len < LIM_HTTP_HEAD_BYTES ? len : LIM_HTTP_HEAD_BYTES;
 	int rc;
 
-	for (; s->pos < end; s->pos++) {
-		rc = http_scan_byte(s, (unsigned char)buf[s->pos], s->pos);
+	while (s->pos < end) {
+		rc = http_scan_step(s, p, end);
 		if (rc < 0)
 			return s->err = rc;
-		if (rc > 0) {
-			s->pos++;
+		if (rc > 0)
 			return rc;
-		}
 	}
 	if (end == LIM_HTTP_HEAD_BYTES)
 		return s->err = HTTP_ERR_HEAD_LONG;
@@ -339,7 +436,7 @@ http_has_scheme(struct http_slice t)
 	char c;
 
 	for (i = 0; i < t.len && t.ptr[i] != ':'; i++) {
-		c = (char)http_lower((unsigned char)t.ptr[i]);
+		c = (char)http_lowtab[(unsigned char)t.ptr[i]];
 		if (c >= 'a' && c <= 'z')
 			continue;
 		if (i == 0 ||
@@ -394,81 +491,17 @@ http_parse_request_line(struct http_req *r, const char *buf)
 	return http_parse_target(r);
 }
 
-/* "name:" OWS value OWS, into the next header slot. */
-static int
-http_parse_field(struct http_req *r, const char *p, size_t len)
-{
-	struct http_hdr *h;
-	size_t i = 0, nlen, vs, ve;
-
-	while (i < len && http_is_tchar((unsigned char)p[i]))
-		i++;
-	if (i == 0 || i == len || p[i] != ':')
-		return HTTP_ERR_HDR_NAME; /* also "name :" (RFC 9112 5.1) */
-	nlen = i;
-	for (vs = i + 1; vs < len && http_is_ows(p[vs]); vs++)
-		continue;
-	for (ve = len; ve > vs && http_is_ows(p[ve - 1]); ve--)
-		continue;
-	for (i = vs; i < ve; i++)
-		if (!http_is_text((unsigned char)p[i]))
-			return HTTP_ERR_HDR_VALUE;
-	if (r->nheaders == HTTP_MAX_HEADERS)
-		return HTTP_ERR_HEADERS; /* the scan counted already */
-	h = &r->headers[r->nheaders++];
-	h->name.ptr = p;
-	h->name.len = nlen;
-	h->value.ptr = p + vs;
-	h->value.len = ve - vs;
-	return 0;
-}
-
-/* Every field line; the scan proved each CR starts a CRLF. */
-static int
-http_parse_fields(struct http_req *r, const char *buf)
-{
-	const char *p, *end = buf + r->scan.head_len - 2, *eol;
-	int rc;
-
-	p = r->target.ptr + r->scan.target_len + 1 + r->scan.version_len + 2;
-	for (; p < end; p = eol + 2) {
-		eol = memchr(p, '\r', (size_t)(end - p));
-		if ((rc = http_parse_field(r, p, (size_t)(eol - p))) != 0)
-			return rc;
-	}
-	return 0;
-}
-
-/* reg-name, IPv4 or IP-literal, optional port: RFC 3986 characters only. */
-static bool
-http_host_ok(struct http_slice v)
-{
-	size_t i;
-	unsigned char c;
-
-	for (i = 0; i < v.len; i++) {
-		c = (unsigned char)v.ptr[i];
-		if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
-		    (c >= 'A' && c <= 'Z'))
-			continue;
-		if (strchr("-._~!$&'()*+,;=:[]%", c) == NULL || c == '\0')
-			return false;
-	}
-	return true;
-}
-
-/* Exactly one Host on 1.1, at most one on 1.0 (RFC 9112 section 3.2). */
-static int
-http_check_host(const struct http_req *r)
-{
-	size_t n = http_header_count(r, "host");
-
-	if (n == 0)
-		return r->minor_version == 1 ? HTTP_ERR_HOST_MISSING : 0;
-	if (n > 1)
-		return HTTP_ERR_HOST_DUP;
-	return http_host_ok(http_header(r, "host")) ? 0 : HTTP_ERR_HOST_BAD;
-}
+/*
+ * What the fields say about the request, gathered while they are parsed
+ * (one pass over the headers) and judged after the last one, in the
+ * order the checks are documented: Host first, then framing.
+ */
+struct http_frame {
+	size_t nhost, host; /* Host fields, index of the first */
+	size_t ncl;
+	bool cl_bad; /* a bad or repeated Content-Length: HTTP_ERR_CL */
+	bool cl_nonzero, te, close, keep_alive;
+};
 
 /* Next non-empty element of a comma list, OWS trimmed; false at the end. */
 static bool
@@ -490,30 +523,23 @@ http_list_next(struct http_slice v, size_t *pos, struct http_slice *el)
 	return true;
 }
 
-/* Framing gathered from the fields. */
-struct http_frame {
-	size_t ncl;
-	bool cl_nonzero, te, close, keep_alive;
-};
-
 /*
  * Content-Length is 1*DIGIT, once.  Its value only matters as zero or
  * not (any body is refused), so there is nothing to overflow.
  */
-static int
+static void
 http_frame_cl(struct http_frame *f, struct http_slice v)
 {
 	size_t i;
 
 	if (v.len == 0 || ++f->ncl > 1)
-		return HTTP_ERR_CL;
-	for (i = 0; i < v.len; i++) {
+		f->cl_bad = true;
+	for (i = 0; i < v.len && !f->cl_bad; i++) {
 		if (!http_is_digit(v.ptr[i]))
-			return HTTP_ERR_CL;
+			f->cl_bad = true;
 		if (v.ptr[i] != '0')
 			f->cl_nonzero = true;
 	}
-	return 0;
 }
 
 static void
@@ -530,34 +556,107 @@ http_frame_conn(struct http_frame *f, struct http_slice v)
 	}
 }
 
-/* Body, connection fate and Expect: RFC 9112 sections 6.1, 6.3, 9.3. */
-static int
-http_check_framing(struct http_req *r)
+/* s (n bytes) is the lower-case literal lit, ignoring ASCII case. */
+#define HTTP_IS_NAME(s, n, lit)                                                \
+	((n) == sizeof(lit) - 1 && http_ieqn((s), (lit), sizeof(lit) - 1))
+
+/* Notes what the field h (the r->nheaders-th) means for framing. */
+static void
+http_frame_field(struct http_req *r, struct http_frame *f, size_t idx)
 {
-	struct http_frame f;
-	const struct http_hdr *h;
-	size_t i;
+	const struct http_hdr *h = &r->headers[idx];
+	const char *n = h->name.ptr;
+	size_t len = h->name.len;
+
+	/* Lengths 4, 6, 10, 14, 17: most fields cost one comparison. */
+	if (HTTP_IS_NAME(n, len, "host")) {
+		if (f->nhost++ == 0)
+			f->host = idx;
+	} else if (HTTP_IS_NAME(n, len, "content-length")) {
+		if (!f->cl_bad)
+			http_frame_cl(f, h->value);
+	} else if (HTTP_IS_NAME(n, len, "transfer-encoding"))
+		f->te = true;
+	else if (HTTP_IS_NAME(n, len, "connection"))
+		http_frame_conn(f, h->value);
+	else if (HTTP_IS_NAME(n, len, "expect"))
+		r->expect = true;
+}
+
+/* "name:" OWS value OWS, into the next header slot. */
+static int
+http_parse_field(struct http_req *r, const char *p, size_t len, bool ctl)
+{
+	const unsigned char *u = (const unsigned char *)p;
+	struct http_hdr *h;
+	size_t nlen, vs, ve;
+
+	nlen = http_run(u, 0, len, HC_TCHAR);
+	if (nlen == 0 || nlen == len || p[nlen] != ':')
+		return HTTP_ERR_HDR_NAME; /* also "name :" (RFC 9112 5.1) */
+	for (vs = nlen + 1; vs < len && http_is_ows(p[vs]); vs++)
+		continue;
+	for (ve = len; ve > vs && http_is_ows(p[ve - 1]); ve--)
+		continue;
+	/* The scan saw every byte: without a control byte, all are text. */
+	if (ctl && http_run(u, vs, ve, HC_TEXT) < ve - vs)
+		return HTTP_ERR_HDR_VALUE;
+	if (r->nheaders == HTTP_MAX_HEADERS)
+		return HTTP_ERR_HEADERS; /* the scan counted already */
+	h = &r->headers[r->nheaders++];
+	h->name.ptr = p;
+	h->name.len = nlen;
+	h->value.ptr = p + vs;
+	h->value.len = ve - vs;
+	return 0;
+}
+
+/* Every field line; the scan proved each CR starts a CRLF. */
+static int
+http_parse_fields(struct http_req *r, const char *buf, struct http_frame *f)
+{
+	const char *p, *end = buf + r->scan.head_len - 2, *eol;
 	int rc;
 
-	memset(&f, 0, sizeof(f));
-	for (i = 0; i < r->nheaders; i++) {
-		h = &r->headers[i];
-		if (http_ieq(h->name.ptr, h->name.len, "content-length")) {
-			if ((rc = http_frame_cl(&f, h->value)) != 0)
-				return rc;
-		} else if (http_ieq(
-		               h->name.ptr, h->name.len, "transfer-encoding"))
-			f.te = true;
-		else if (http_ieq(h->name.ptr, h->name.len, "connection"))
-			http_frame_conn(&f, h->value);
-		else if (http_ieq(h->name.ptr, h->name.len, "expect"))
-			r->expect = true;
+	p = r->target.ptr + r->scan.target_len + 1 + r->scan.version_len + 2;
+	for (; p < end; p = eol + 2) {
+		eol = memchr(p, '\r', (size_t)(end - p));
+		rc = http_parse_field(r, p, (size_t)(eol - p), r->scan.ctl);
+		if (rc != 0)
+			return rc;
+		http_frame_field(r, f, r->nheaders - 1);
 	}
+	return 0;
+}
+
+/* reg-name, IPv4 or IP-literal, optional port: RFC 3986 characters only. */
+static bool
+http_host_ok(struct http_slice v)
+{
+	return http_run((const unsigned char *)v.ptr, 0, v.len, HC_HOST) ==
+	    v.len;
+}
+
+/*
+ * Exactly one Host on 1.1, at most one on 1.0 (RFC 9112 section 3.2);
+ * then body, connection fate and Expect (RFC 9112 sections 6.1, 6.3, 9.3).
+ */
+static int
+http_check_frame(struct http_req *r, const struct http_frame *f)
+{
+	if (f->nhost == 0 && r->minor_version == 1)
+		return HTTP_ERR_HOST_MISSING;
+	if (f->nhost > 1)
+		return HTTP_ERR_HOST_DUP;
+	if (f->nhost == 1 && !http_host_ok(r->headers[f->host].value))
+		return HTTP_ERR_HOST_BAD;
+	if (f->cl_bad)
+		return HTTP_ERR_CL;
 	/* Both framings, or chunking in 1.0: a smuggling sign, never guess. */
-	if (f.te && (f.ncl > 0 || r->minor_version == 0))
+	if (f->te && (f->ncl > 0 || r->minor_version == 0))
 		return HTTP_ERR_FRAMING;
-	r->has_body = f.te || f.cl_nonzero;
-	r->keep_alive = !f.close && (r->minor_version == 1 || f.keep_alive);
+	r->has_body = f->te || f->cl_nonzero;
+	r->keep_alive = !f->close && (r->minor_version == 1 || f->keep_alive);
 	return 0;
 }
 
@@ -565,26 +664,34 @@ http_check_framing(struct http_req *r)
 static int
 http_parse_head(struct http_req *r, const char *buf)
 {
-	struct http_scan saved = r->scan;
+	struct http_frame f;
 	int rc;
 
-	/* Parsed afresh on every call once complete: no stale results. */
-	memset(r, 0, sizeof(*r));
-	r->scan = saved;
+	/*
+	 * Parsed afresh on every call once complete: no stale results.  The
+	 * header slots past nheaders are not results, so they stay as they
+	 * are rather than costing a clear of the whole array per request.
+	 */
+	memset(&f, 0, sizeof(f));
+	memset(&r->path, 0, sizeof(r->path));
+	memset(&r->query, 0, sizeof(r->query));
+	r->minor_version = 0;
+	r->nheaders = 0;
+	r->keep_alive = r->has_body = r->expect = false;
 	if ((rc = http_parse_request_line(r, buf)) != 0 ||
-	    (rc = http_parse_fields(r, buf)) != 0 ||
-	    (rc = http_check_host(r)) != 0 || (rc = http_check_framing(r)) != 0)
+	    (rc = http_parse_fields(r, buf, &f)) != 0 ||
+	    (rc = http_check_frame(r, &f)) != 0)
 		return rc;
 	/*
 	 * Refusals come last, on a head known to be well-formed, so the
 	 * caller can still log what it refused (http.h promises the fields).
 	 * Methods are case-sensitive (RFC 9110 section 9.1): "get" is 405.
 	 */
-	if (!http_eq(r->method.ptr, r->method.len, "GET"))
+	if (r->method.len != 3 || memcmp(r->method.ptr, "GET", 3) != 0)
 		return HTTP_ERR_METHOD_NOT_ALLOWED;
 	if (r->has_body)
 		return HTTP_ERR_BODY;
-	return (int)saved.head_len;
+	return (int)r->scan.head_len;
 }
 
 void
@@ -620,11 +727,11 @@ struct http_slice
 http_header(const struct http_req *r, const char *name)
 {
 	struct http_slice none = {NULL, 0};
-	size_t i;
+	size_t i, n = strlen(name);
 
 	for (i = 0; i < r->nheaders; i++)
-		if (http_ieq(
-		        r->headers[i].name.ptr, r->headers[i].name.len, name))
+		if (r->headers[i].name.len == n &&
+		    http_ieqn(r->headers[i].name.ptr, name, n))
 			return r->headers[i].value;
 	return none;
 }
@@ -632,13 +739,13 @@ http_header(const struct http_req *r, const char *name)
 size_t
 http_header_count(const struct http_req *r, const char *name)
 {
-	size_t i, n = 0;
+	size_t i, c = 0, n = strlen(name);
 
 	for (i = 0; i < r->nheaders; i++)
-		if (http_ieq(
-		        r->headers[i].name.ptr, r->headers[i].name.len, name))
-			n++;
-	return n;
+		if (r->headers[i].name.len == n &&
+		    http_ieqn(r->headers[i].name.ptr, name, n))
+			c++;
+	return c;
 }
 
 /* Query strings. */
@@ -658,20 +765,29 @@ http_hexval(unsigned char c)
 /*
  * Percent-decodes s (n bytes) into dst, at most cap bytes plus a NUL.
  * Returns the length, too_long when it does not fit, or an error; errors
- * come in the order of the bytes that cause them.
+ * come in the order of the bytes that cause them.  Runs of bytes that
+ * decode to themselves (most queries are nothing else) are found with
+ * the class table and copied at once.
  */
 static int
 http_pct_decode(const char *s, size_t n, char *dst, size_t cap, int too_long)
 {
-	size_t i, o = 0;
+	const unsigned char *u = (const unsigned char *)s;
+	size_t i = 0, o = 0, run;
 	int c, hi, lo;
 
-	for (i = 0; i < n; i++) {
-		c = (unsigned char)s[i];
+	for (;;) {
+		run = http_run(
+		    u, i, n - i > cap - o ? i + cap - o : n, HC_QPLAIN);
+		memcpy(dst + o, s + i, run);
+		i += run;
+		o += run;
+		if (i == n)
+			break;
+		c = u[i];
 		if (c == '%') {
-			if (n - i < 3 ||
-			    (hi = http_hexval((unsigned char)s[i + 1])) < 0 ||
-			    (lo = http_hexval((unsigned char)s[i + 2])) < 0)
+			if (n - i < 3 || (hi = http_hexval(u[i + 1])) < 0 ||
+			    (lo = http_hexval(u[i + 2])) < 0)
 				return HTTP_ERR_QUERY_ESCAPE;
 			c = hi << 4 | lo;
 			i += 2;
@@ -682,6 +798,7 @@ http_pct_decode(const char *s, size_t n, char *dst, size_t cap, int too_long)
 		if (o == cap)
 			return too_long;
 		dst[o++] = (char)c;
+		i++;
 	}
 	dst[o] = '\0';
 	return (int)o;
@@ -815,29 +932,32 @@ http_route_name(enum http_route route)
 	return http_route_names[route];
 }
 
-/* Canonical: see http.h.  Each segment is checked at the '/' ending it. */
+/*
+ * Canonical: see http.h.  Each segment is a run of HC_PATH bytes, which
+ * must end at a '/' or at the end of the path.
+ */
 static bool
 http_path_canonical(struct http_slice p)
 {
-	size_t i, seg = 1;
+	const unsigned char *u = (const unsigned char *)p.ptr;
+	size_t i = 1, seg, n;
 
 	if (p.ptr == NULL || p.len == 0 || p.ptr[0] != '/')
 		return false;
-	for (i = 1; i <= p.len; i++) {
-		if (i < p.len && p.ptr[i] != '/') {
-			if (!http_is_vchar((unsigned char)p.ptr[i]) ||
-			    p.ptr[i] == '\\' || p.ptr[i] == '%')
-				return false;
-			continue;
-		}
-		/* [seg, i) is a segment; empty only as the last one. */
-		if ((i == seg && i < p.len) ||
-		    http_eq(p.ptr + seg, i - seg, ".") ||
-		    http_eq(p.ptr + seg, i - seg, ".."))
+	for (;;) {
+		seg = i;
+		n = http_run(u, seg, p.len, HC_PATH);
+		i = seg + n;
+		if (i < p.len && u[i] != '/')
 			return false;
-		seg = i + 1;
+		/* Empty only as the last one; never "." or "..". */
+		if ((n == 0 && i < p.len) || (n == 1 && u[seg] == '.') ||
+		    (n == 2 && u[seg] == '.' && u[seg + 1] == '.'))
+			return false;
+		if (i == p.len)
+			return true;
+		i++;
 	}
-	return true;
 }
 
 /* p contains lit (lower case), ignoring ASCII case. */
@@ -847,7 +967,7 @@ http_icontains(struct http_slice p, const char *lit)
 	size_t i, n = strlen(lit);
 
 	for (i = 0; i + n <= p.len; i++)
-		if (http_ieq(p.ptr + i, n, lit))
+		if (http_ieqn(p.ptr + i, lit, n))
 			return true;
 	return false;
 }
@@ -907,7 +1027,7 @@ http_route(struct http_slice path)
 		return HTTP_ROUTE_INVALID;
 	if (p.len > 1 && p.ptr[p.len - 1] == '/')
 		p.len--;
-	if (p.len >= 9 && http_ieq(p.ptr, 9, "/metadata") &&
+	if (p.len >= 9 && http_ieqn(p.ptr, "/metadata", 9) &&
 	    (p.len == 9 || p.ptr[9] == '/')) {
 		p.ptr += 9;
 		p.len -= 9;

@@ -87,6 +87,7 @@ struct http_scan {
 	size_t target_len;  /* target starts at method_off + method_len + 1 */
 	size_t version_len; /* version follows the target and one SP */
 	size_t fields;      /* header lines seen */
+	bool ctl;           /* a control byte inside some field line */
 	size_t head_len;    /* set once the blank line arrived */
 };
 
