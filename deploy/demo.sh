@@ -1,9 +1,10 @@
 #!/bin/sh
 # The local demo: the policy language offline (every example checked, a
 # few pods explained, one file formatted), then the whole flow on this
-# machine as root: node and pod network namespaces, the fakes, podid run,
-# a pod fetching its token with curl (deploy/demo_node.py), then
-# `podid selftest` beside the agent (deploy/demo_selftest.py).
+# machine as root (deploy/demo_node.py): node and pod network namespaces,
+# the fakes, podid run installing its interception rules, pods fetching
+# tokens with curl (a managed identity and a service principal), then
+# `podid selftest` beside the agent, then everything torn down.
 set -eu
 O=${O:-build}
 podid=$O/podid
@@ -44,7 +45,7 @@ echo "--- formatted:"
 $podid policy fmt "$tmp"
 
 if [ "$(id -u)" -eq 0 ]; then
-	python3 deploy/demo_selftest.py
+	python3 deploy/demo_node.py
 else
 	echo "(the live part of the demo needs root: network namespaces)"
 fi

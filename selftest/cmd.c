@@ -323,6 +323,8 @@ st_reach_url(const char *url, char *why, size_t wlen)
 	return 0;
 }
 
+#define ST_AAD_DEFAULT "https://login.microsoftonline.com"
+
 /*
  * Azure AD authorities the policy's identities use (an identity without
  * one uses the agent's default, dflt); 0 when none needs Azure AD.
@@ -336,7 +338,11 @@ st_authorities(
 
 	for (i = 0; p != NULL && i < p->nidentities; i++) {
 		const struct pol_str *a = &p->identities[i].authority;
-		const char *s = a->len > 0 ? a->s : dflt;
+		/* The compiled policy spells the default out; --aad-authority
+		 * (the agent's dflt) replaces it, as agent/aad.c does. */
+		const char *s = a->len > 0 && strcmp(a->s, ST_AAD_DEFAULT) != 0
+		    ? a->s
+		    : dflt;
 
 		if (p->identities[i].kind == POL_MANAGED || s == NULL ||
 		    *s == '\0')
