@@ -1035,6 +1035,184 @@ t_query_get(void)
 	    HTTP_ERR_QUERY_ABSENT);
 }
 
+/*
+ * The scan's table runs go four bytes a step: a stop byte (NUL, a byte of
+ * the wrong class) at every offset of a run, every head length mod 4.
+ */
+static void
+t_req_runs(void)
+{
+	char buf[sizeof(msal_req)];
+	size_t i, n = strlen(msal_req);
+
+	/* A NUL anywhere in a well-formed head is that error, at that byte. */
+	for (i = 0; i < n; i++) {
+		memcpy(buf, msal_req, n);
+		buf[i] = '\0';
+		req_n(buf, n, HTTP_ERR_NUL);
+		req_n(buf, i + 1, HTTP_ERR_NUL);
+	}
+	/* A DEL at offsets 1..12 of the method and of the target. */
+	for (i = 1; i <= 12; i++) {
+		snprintf(buf, sizeof(buf),
+		    "%.*s\x7fGET / HTTP/1.1\r\nHost: a\r\n\r\n", (int)i,
+		    "GETGETGETGETGET");
+		req(buf, HTTP_ERR_METHOD);
+		snprintf(buf, sizeof(buf),
+		    "GET /%.*s\x7f HTTP/1.1\r\nHost: a\r\n\r\n", (int)i,
+		    "aaaaaaaaaaaaaaa");
+		req(buf, HTTP_ERR_TARGET);
+		snprintf(buf, sizeof(buf),
+		    "GET / HTTP/1.1\r\nHost: a\r\nX: %.*s\x7f\r\n\r\n", (int)i,
+		    "aaaaaaaaaaaaaaa");
+		req(buf, HTTP_ERR_HDR_VALUE);
+		snprintf(buf, sizeof(buf),
+		    "GET / HTTP/1.1\r\nHost: a\r\n%.*s\x01: x\r\n\r\n", (int)i,
+		    "aaaaaaaaaaaaaaa");
+		req(buf, HTTP_ERR_HDR_NAME);
+	}
+}
+
+/*
+ * A control byte seen by the scan makes the field parse check values; a
+ * head without one skips that check: both ways, and first error first.
+ */
+static void
+t_req_field_ctl(void)
+{
+	req("GET / HTTP/1.1\r\nHost: a\r\nA: b\r\nC: \x01\r\n\r\n",
+	    HTTP_ERR_HDR_VALUE);
+	req("GET / HTTP/1.1\r\nHost: a\r\nA: b\x1f\r\nC: d\r\n\r\n",
+	    HTTP_ERR_HDR_VALUE);
+	req("GET / HTTP/1.1\r\nHost: a\r\nA\x01: b\r\nC: \x02\r\n\r\n",
+	    HTTP_ERR_HDR_NAME);
+	req("GET / HTTP/1.1\r\nHost: a\r\nA: \x02\r\nC\x01: b\r\n\r\n",
+	    HTTP_ERR_HDR_VALUE);
+	/* The control byte starts the line: a bad name, not a value. */
+	req("GET / HTTP/1.1\r\nHost: a\r\n\x01: b\r\n\r\n", HTTP_ERR_HDR_NAME);
+	/* HTAB and obs-text inside a value are text, beside a bad field. */
+	req_ok("GET / HTTP/1.1\r\nHost: a\r\nA: b\tc\xff\x80\r\n\r\n");
+	check(slice_is(http_header(&r_whole, "a"), "b\tc\xff\x80"));
+	req("GET / HTTP/1.1\r\nHost: a\r\nA: b\tc\xff\r\nD: \x7f\r\n\r\n",
+	    HTTP_ERR_HDR_VALUE);
+	/* A bad value beats a missing Host: fields first, then Host. */
+	req("GET / HTTP/1.1\r\nA: \x03\r\n\r\n", HTTP_ERR_HDR_VALUE);
+}
+
+/*
+ * Fields are told apart by name length first: names as long as Host,
+ * Expect, Connection, Content-Length and Transfer-Encoding but not
+ * them change nothing; the real ones count in any case.
+ */
+static void
+t_req_field_names(void)
+{
+	req("GET / HTTP/1.1\r\nHosx: a\r\n\r\n", HTTP_ERR_HOST_MISSING);
+	req("GET / HTTP/1.1\r\nhOST: a\r\nHOST: b\r\n\r\n", HTTP_ERR_HOST_DUP);
+	req_ok("GET / HTTP/1.1\r\nHost: a\r\nExpecx: 100-continue\r\n\r\n");
+	check(!r_whole.expect);
+	req_ok("GET / HTTP/1.1\r\nHost: a\r\nEXPECT: 100-continue\r\n\r\n");
+	check(r_whole.expect);
+	req_ok("GET / HTTP/1.1\r\nHost: a\r\nConnectiox: close\r\n\r\n");
+	check(r_whole.keep_alive);
+	req_ok("GET / HTTP/1.1\r\nHost: a\r\nCONNECTION: Close\r\n\r\n");
+	check(!r_whole.keep_alive);
+	req_ok("GET / HTTP/1.1\r\nHost: a\r\nContent-Lengtx: 5\r\n\r\n");
+	check(!r_whole.has_body);
+	req("GET / HTTP/1.1\r\nHost: a\r\nCONTENT-LENGTH: 5\r\n\r\n",
+	    HTTP_ERR_BODY);
+	req_ok(
+	    "GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encodinx: chunked\r\n\r\n");
+	req("GET / HTTP/1.1\r\nHost: a\r\nTRANSFER-ENCODING: chunked\r\n\r\n",
+	    HTTP_ERR_BODY);
+	/* Host is judged before Content-Length, whatever their order. */
+	req("GET / HTTP/1.1\r\nContent-Length: x\r\nHost: a b\r\n\r\n",
+	    HTTP_ERR_HOST_BAD);
+	req("GET / HTTP/1.1\r\nContent-Length: x\r\nHost: a\r\n\r\n",
+	    HTTP_ERR_CL);
+	req("GET / HTTP/1.1\r\nHost: a\x80\r\n\r\n", HTTP_ERR_HOST_BAD);
+	req_ok("GET / HTTP/1.1\r\nHost: [::1]:80\r\n\r\n");
+}
+
+/*
+ * Percent-decoding copies runs of plain bytes up to the room left: the
+ * byte at the limit is judged like any other (escape, control, then
+ * length), whether it is plain, escaped, '+' or a control byte.
+ */
+static void
+t_query_run_limit(void)
+{
+	static char q[LIM_HTTP_PARAM_VALUE_BYTES + 16];
+	static char v[LIM_HTTP_PARAM_VALUE_BYTES + 1];
+	static const struct {
+		const char *tail;
+		int want;
+	} t[] = {
+	    {"", 0},
+	    {"A", HTTP_ERR_QUERY_VALUE_LONG},
+	    {"%41", HTTP_ERR_QUERY_VALUE_LONG},
+	    {"+", HTTP_ERR_QUERY_VALUE_LONG},
+	    {"%4", HTTP_ERR_QUERY_ESCAPE},
+	    {"%01", HTTP_ERR_QUERY_CTL},
+	    {"\x01", HTTP_ERR_QUERY_CTL},
+	    {"&b=1", 0},
+	};
+	size_t i, k, lim = LIM_HTTP_PARAM_VALUE_BYTES;
+
+	for (i = 0; i < sizeof(t) / sizeof(*t); i++) {
+		memcpy(q, "a=", 2);
+		memset(q + 2, 'x', lim);
+		strcpy(q + 2 + lim, t[i].tail);
+		check_int(http_query_check(guard_slice(q)), t[i].want);
+		/* One plain byte less: the same tail fits, or fails alike. */
+		memmove(q + 2, q + 3, strlen(q + 3) + 1);
+		k = http_query_check(guard_slice(q)) == 0;
+		check_int(k,
+		    t[i].want == 0 || t[i].want == HTTP_ERR_QUERY_VALUE_LONG);
+	}
+	q[0] = '\0';
+	for (i = 0; i < lim; i += 3)
+		strcat(q, i + 3 <= lim ? "%41" : "b");
+	strcat(q, "=");
+	check_int(http_query_get(guard_slice(q), "x", v, sizeof(v)),
+	    HTTP_ERR_QUERY_NAME_LONG);
+	strcpy(q, "n=x+y%2By&m=");
+	check_int(http_query_get(guard_slice(q), "n", v, sizeof(v)), 5);
+	check_str(v, "x y+y");
+}
+
+/* Path segments are runs too: a bad byte or dot segment at any offset. */
+static void
+t_route_runs(void)
+{
+	static const struct {
+		const char *path;
+		enum http_route want;
+	} t[] = {
+	    {"/", HTTP_ROUTE_NONE},
+	    {"/.", HTTP_ROUTE_INVALID},
+	    {"/..", HTTP_ROUTE_INVALID},
+	    {"/...", HTTP_ROUTE_NONE},
+	    {"/.a", HTTP_ROUTE_NONE},
+	    {"/a/./", HTTP_ROUTE_INVALID},
+	    {"/a/../", HTTP_ROUTE_INVALID},
+	    {"/a/..b/", HTTP_ROUTE_NONE},
+	    {"/healthz/", HTTP_ROUTE_HEALTHZ},
+	    {"/healthz//", HTTP_ROUTE_INVALID},
+	    {"/abcdefg%", HTTP_ROUTE_INVALID},
+	    {"/abcdefgh\\", HTTP_ROUTE_INVALID},
+	    {"/abcdefghi\x7f", HTTP_ROUTE_INVALID},
+	    {"/abcdefghij k", HTTP_ROUTE_INVALID},
+	    {"/METADATA/identity/oauth2/token/", HTTP_ROUTE_TOKEN},
+	    {"/metadata/identity/oauth2/token/.", HTTP_ROUTE_INVALID},
+	    {"/metadata/identity/oauth2/tokens", HTTP_ROUTE_TOKEN_LIKE},
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(t) / sizeof(*t); i++)
+		check_int(http_route(guard_slice(t[i].path)), t[i].want);
+}
+
 int
 main(void)
 {
@@ -1068,5 +1246,10 @@ main(void)
 	test(t_query_limits, "query: limits at N and N+1");
 	test(t_query_check_dup, "query: duplicates");
 	test(t_query_get, "query: get");
+	test(t_req_runs, "request: NUL at every byte, stops at every offset");
+	test(t_req_field_ctl, "request: control bytes in field lines");
+	test(t_req_field_names, "request: field names told apart by length");
+	test(t_query_run_limit, "query: plain runs up to the value limit");
+	test(t_route_runs, "route: segments as runs");
 	return harness_done();
 }
