@@ -188,7 +188,7 @@ http_eq(const char *s, size_t n, const char *lit)
  * bytes a step while they last: the bit survives the AND of their four
  * classes only if each has it.
  */
-static size_t
+static inline size_t
 http_run(const unsigned char *p, size_t i, size_t end, unsigned char cls)
 {
 	const unsigned char *t = http_class;
@@ -220,6 +220,27 @@ enum http_scan_state {
 	HS_FIELD,      /* field line bytes, up to CR */
 	HS_END_LF,     /* CR of the blank line */
 };
+
+/*
+ * Right after a CR: the LF and the next field line's first byte are
+ * there, and that byte is a token byte (no CR, LF, NUL or OWS) with room
+ * for one more field.  Then both are consumed and the scan stays in
+ * HS_FIELD: the common line end costs no trip through the state switch.
+ * Otherwise nothing is consumed and the states judge the bytes.
+ */
+static inline bool
+http_scan_crlf_field(struct http_scan *s, const unsigned char *p, size_t end)
+{
+	size_t i = s->pos;
+
+	if (end - i < 2 || p[i] != '\n' ||
+	    (http_class[p[i + 1]] & HC_TCHAR) == 0 ||
+	    s->fields == HTTP_MAX_HEADERS)
+		return false;
+	s->pos = i + 2;
+	s->fields++;
+	return true;
+}
 
 /* Method, then the SP ending it. */
 static int
@@ -271,7 +292,8 @@ http_scan_version(struct http_scan *s, const unsigned char *p, size_t end)
 		c = p[s->pos];
 		if (c == '\r') {
 			s->pos++;
-			s->state = HS_LINE_LF;
+			s->state = http_scan_crlf_field(s, p, end) ? HS_FIELD
+			                                           : HS_LINE_LF;
 			return 0;
 		}
 		if (c == '\n' || c == '\0')
@@ -294,6 +316,8 @@ http_scan_field(struct http_scan *s, const unsigned char *p, size_t end)
 
 	while ((s->pos += http_run(p, s->pos, end, HC_TEXT)) < end) {
 		c = p[s->pos++];
+		if (c == '\r' && http_scan_crlf_field(s, p, end))
+			continue;
 		if (c == '\r') {
 			s->state = HS_LINE_LF;
 			return 0;
