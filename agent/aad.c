@@ -110,7 +110,7 @@ struct aad_fetch {
 	char audit[32];
 	uint32_t kt_handle; /* AS_TOKEN: the ktoken get */
 	size_t sa_len;      /* federated: the SA token, wiped at the end */
-	char sa_tok[LIM_KTOKEN_BYTES + 1];
+	char *sa_tok;       /* LIM_KTOKEN_BYTES + 1, in aad's sa_tok[] */
 };
 
 struct aad_conn {
@@ -178,6 +178,10 @@ struct aad {
 	struct aad_secret sec[LIM_AAD_IDENTITIES];
 	struct aad_conn conn[LIM_AAD_CONNS];
 	struct aad_fetch fetch[AAD_NFETCH];
+	/* The fetches' SA tokens apart from the fetches: start-up writes
+	 * every fetch's header, and 8 KiB tokens between them would make
+	 * each header a page of its own (issue 3: ~540 KiB resident). */
+	char sa_tok[AAD_NFETCH][LIM_KTOKEN_BYTES + 1];
 };
 
 /* ---- decoding (pure) --------------------------------------------------- */
@@ -980,8 +984,11 @@ aad_repolicy(struct aad *a, const struct pol *pol)
 	unsigned i, bad = 0, cbad = 0;
 	const struct pol_identity *id;
 
+	/* Free slots are all zero (never used, or wiped): writing them would
+	 * bring the whole table into memory (issue 3: ~1 MiB at start). */
 	for (i = 0; i < LIM_AAD_IDENTITIES; i++)
-		a->sec[i].seen = false;
+		if (a->sec[i].used)
+			a->sec[i].seen = false;
 	for (i = 0; pol != NULL && i < pol->nidentities; i++) {
 		id = &pol->identities[i];
 		if (id->kind == POL_SECRET && aad_secret_load(a, id) != 0)
@@ -2171,6 +2178,7 @@ aad_new(struct loop *loop, struct tokcache *tc,
 	loop_timer_init(&a->rate_timer, aad_rate_cb, a);
 	for (i = 0; i < AAD_NFETCH; i++) {
 		a->fetch[i].a = a;
+		a->fetch[i].sa_tok = a->sa_tok[i];
 		loop_timer_init(
 		    &a->fetch[i].timer, aad_backoff_cb, &a->fetch[i]);
 	}

@@ -717,18 +717,37 @@ ast(void)
 	return s;
 }
 
+/* Resident memory, bytes (statm). */
+static size_t
+rss_bytes(void)
+{
+	unsigned long size = 0, res = 0;
+	FILE *f = fopen("/proc/self/statm", "r");
+
+	if (f == NULL || fscanf(f, "%lu %lu", &size, &res) != 2)
+		abort();
+	fclose(f);
+	return res * (size_t)sysconf(_SC_PAGESIZE);
+}
+
 static void
 t_e2e_new(void)
 {
 	struct pem_anchors none;
+	size_t rss;
 
 	memset(&none, 0, sizeof(none));
 	TC = tokcache_new(L, 4, NULL);
 	check(aad_new(L, TC, &none, NULL, NULL, NULL) == NULL);
 	check(aad_new(L, TC, &ANCHORS, NULL, "http://x", NULL) == NULL);
 	check(aad_new(L, NULL, &ANCHORS, NULL, NULL, NULL) == NULL);
-	A = aad_new(L, TC, &ANCHORS, NULL, "https://10.0.0.1", NULL);
+	rss = rss_bytes();
+	A = aad_new(L, TC, &ANCHORS, NULL, "https://10.0.0.1", &POL);
 	check(A != NULL);
+	/* Issue 3: the tables (3 MiB) are sized at start, but only their
+	 * headers are written: free identity slots and the fetches' token
+	 * buffers stay untouched until used. */
+	check(rss_bytes() - rss < (512u << 10));
 	aad_free(A);
 	tokcache_free(TC);
 	aad_free(NULL);
