@@ -1748,16 +1748,34 @@ aad_send(struct aad *a, struct aad_fetch *f, struct aad_conn *c, uint64_t now)
 	}
 }
 
-/* A free connection: kept alive to au first, then idle, then any. */
+/*
+ * Readies a connection slot when first taken, so that start-up leaves the
+ * slots' TLS contexts (26 KiB each) untouched (issue 3).  It cannot fail:
+ * aad_new checked the anchors, and the I/O buffer has BearSSL's size; if
+ * it did, the slot stays unready and is not used.
+ */
+static bool
+aad_conn_ready(struct aad *a, struct aad_conn *c)
+{
+	if (c->a != NULL)
+		return true;
+	if (tls_conn_init(&c->tls, a->anchors, c->iobuf, sizeof(c->iobuf)) != 0)
+		return false;
+	hclient_init(&c->hc, a->loop, &c->tls, c->rbuf, sizeof(c->rbuf));
+	c->a = a;
+	return true;
+}
+
+/* A free connection: kept alive to au first, then idle, then any.  An
+ * unready slot is idle (HC_IDLE is zero) and is readied here. */
 static struct aad_conn *
 aad_idle_conn(struct aad *a, const struct aad_auth *au)
 {
-	struct aad_conn *idle = NULL, *any = NULL;
+	struct aad_conn *idle = NULL, *any = NULL, *c;
 	unsigned i;
 
 	for (i = 0; i < LIM_AAD_CONNS; i++) {
-		struct aad_conn *c = &a->conn[i];
-
+		c = &a->conn[i];
 		if (c->f != NULL)
 			continue;
 		if (c->hc.state == HC_KEEPALIVE &&
@@ -1769,7 +1787,8 @@ aad_idle_conn(struct aad *a, const struct aad_auth *au)
 		if (any == NULL)
 			any = c;
 	}
-	return idle != NULL ? idle : any;
+	c = idle != NULL ? idle : any;
+	return c != NULL && aad_conn_ready(a, c) ? c : NULL;
 }
 
 /*
@@ -2118,24 +2137,6 @@ aad_stats(const struct aad *a, struct aad_stats *st)
 	*st = a->st;
 }
 
-static int
-aad_init_conns(struct aad *a)
-{
-	unsigned i;
-
-	for (i = 0; i < LIM_AAD_CONNS; i++) {
-		struct aad_conn *c = &a->conn[i];
-
-		c->a = a;
-		if (tls_conn_init(
-		        &c->tls, a->anchors, c->iobuf, sizeof(c->iobuf)) != 0)
-			return -1;
-		hclient_init(
-		    &c->hc, a->loop, &c->tls, c->rbuf, sizeof(c->rbuf));
-	}
-	return 0;
-}
-
 struct aad *
 aad_new(struct loop *loop, struct tokcache *tc,
     const struct pem_anchors *anchors, struct resolv *resolver,
@@ -2182,11 +2183,7 @@ aad_new(struct loop *loop, struct tokcache *tc,
 		loop_timer_init(
 		    &a->fetch[i].timer, aad_backoff_cb, &a->fetch[i]);
 	}
-	if (aad_init_conns(a) != 0) {
-		munmap(a, sizeof(*a));
-		errno = EINVAL;
-		return NULL;
-	}
+	/* Connection slots are readied when first taken (aad_conn_ready). */
 	(void)aad_repolicy(a, pol);
 	return a;
 }
@@ -2202,6 +2199,8 @@ aad_free(struct aad *a)
 		if (a->auth[i].resolving && a->resolv != NULL)
 			resolv_cancel(a->resolv, a->auth[i].lookup);
 	for (i = 0; i < LIM_AAD_CONNS; i++) {
+		if (a->conn[i].a == NULL)
+			continue; /* never readied */
 		hclient_close(&a->conn[i].hc);
 		tls_conn_cleanup(&a->conn[i].tls);
 	}
