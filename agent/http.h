@@ -111,7 +111,10 @@ struct http_req {
 	struct http_scan scan;
 };
 
-/* Prepares r for a new request head. */
+/*
+ * Prepares r for a new request head.  The header slots past nheaders
+ * are not results and are left as they were (not cleared per request).
+ */
 void http_req_init(struct http_req *r);
 
 /*
