@@ -47,6 +47,8 @@ struct ktoken {
 	struct loop *loop;
 	struct kube_config cfg;
 	const char *authz; /* "Bearer ...", rewritten in place on rotation */
+	const struct pem_anchors *anchors;
+	bool ready; /* tls and hc readied (the first request) */
 	struct hclient hc;
 	struct tls_conn tls;
 	struct loop_timer kick;
@@ -375,6 +377,23 @@ out:
 
 static const struct hclient_cb kt_cb = {NULL, kt_body, kt_done};
 
+/*
+ * Readies the TLS context and the client at the first request, so that
+ * start-up leaves them (26 KiB) untouched (issue 3).  It cannot fail:
+ * ktoken_new checked the anchors and the I/O buffer has BearSSL's size.
+ */
+static bool
+kt_ready(struct ktoken *k)
+{
+	if (k->ready)
+		return true;
+	if (tls_conn_init(&k->tls, k->anchors, k->iobuf, sizeof(k->iobuf)) != 0)
+		return false;
+	hclient_init(&k->hc, k->loop, &k->tls, k->rbuf, sizeof(k->rbuf));
+	k->ready = true;
+	return true;
+}
+
 /* Starts the request of the oldest waiting get, if none is out. */
 static void
 kt_next(struct ktoken *k)
@@ -391,6 +410,10 @@ kt_next(struct ktoken *k)
 			g = &k->gets[i];
 	if (g == NULL)
 		return;
+	if (!kt_ready(k)) {
+		kt_settle(k, g, KTOKEN_E_CONNECT, 0, -1);
+		return;
+	}
 	if (k->authz == NULL || strncmp(k->authz, "Bearer ", 7) != 0 ||
 	    k->authz[7] == '\0') {
 		kt_settle(k, g, KTOKEN_E_AUTH, 0, -1);
@@ -472,6 +495,7 @@ ktoken_get(struct ktoken *k, const char *ns, const char *sa, const char *pod,
 	g->cb = cb;
 	g->arg = arg;
 	g->seq = ++k->seq;
+	g->slot = -1;
 	g->state = KT_WAIT;
 	*handle = (uint32_t)g->gen << 16 | (uint32_t)(g - k->gets);
 	if ((slot = kt_lookup(k, uid, audience)) >= 0) {
@@ -528,25 +552,28 @@ ktoken_new(struct loop *l, const struct kube_config *cfg,
     const struct pem_anchors *anchors, const char *authz)
 {
 	struct ktoken *k;
-	unsigned i;
 
-	/* The one allocation, at start; kept out of core dumps (tokens). */
-	if ((k = calloc(1, sizeof(*k))) == NULL)
+	if (anchors == NULL || anchors->count == 0) {
+		errno = EINVAL;
 		return NULL;
+	}
+	/* The one allocation, at start; kept out of core dumps (tokens):
+	 * mmap, as madvise needs a page-aligned start (calloc's was not).
+	 * Only the header is written here: the gets, the cache slots and
+	 * the buffers stay untouched until used (issue 3). */
+	k = mmap(NULL, sizeof(*k), PROT_READ | PROT_WRITE,
+	    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (k == MAP_FAILED) {
+		errno = ENOMEM;
+		return NULL;
+	}
 	(void)madvise(k, sizeof(*k), MADV_DONTDUMP);
 	k->loop = l;
 	k->cfg = *cfg;
 	k->authz = authz;
+	k->anchors = anchors;
 	k->flight = -1;
-	if (tls_conn_init(&k->tls, anchors, k->iobuf, sizeof(k->iobuf)) != 0) {
-		free(k);
-		errno = EINVAL;
-		return NULL;
-	}
-	hclient_init(&k->hc, l, &k->tls, k->rbuf, sizeof(k->rbuf));
 	loop_timer_init(&k->kick, kt_kick, k);
-	for (i = 0; i < LIM_KTOKEN_QUEUE; i++)
-		k->gets[i].slot = -1;
 	return k;
 }
 
@@ -555,11 +582,13 @@ ktoken_free(struct ktoken *k)
 {
 	if (k == NULL)
 		return;
-	hclient_close(&k->hc);
+	if (k->ready)
+		hclient_close(&k->hc);
 	loop_timer_cancel(k->loop, &k->kick);
-	tls_conn_cleanup(&k->tls);
+	if (k->ready)
+		tls_conn_cleanup(&k->tls);
 	explicit_bzero(k, sizeof(*k));
-	free(k);
+	munmap(k, sizeof(*k));
 }
 
 void

@@ -55,7 +55,8 @@ struct ktoken;
  * (which must outlive it), authenticating with authz ("Bearer ...", read
  * at each request: the caller may rewrite it in place when the token
  * rotates; kube_authz() gives the watch's).
- * The one allocation, at start.  NULL with errno when out of memory.
+ * The one allocation, at start; TLS is readied at the first request.
+ * NULL with errno: EINVAL without anchors, ENOMEM out of memory.
  */
 struct ktoken *ktoken_new(struct loop *, const struct kube_config *cfg,
     const struct pem_anchors *anchors, const char *authz);

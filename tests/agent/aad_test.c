@@ -717,17 +717,24 @@ ast(void)
 	return s;
 }
 
-/* Resident memory, bytes (statm). */
+/* The process's own resident memory (RssAnon), bytes: code pages the
+ * first call of a function brings in are not counted. */
 static size_t
 rss_bytes(void)
 {
-	unsigned long size = 0, res = 0;
-	FILE *f = fopen("/proc/self/statm", "r");
+	char line[128];
+	unsigned long kib = 0;
+	FILE *f = fopen("/proc/self/status", "r");
 
-	if (f == NULL || fscanf(f, "%lu %lu", &size, &res) != 2)
+	if (f == NULL)
 		abort();
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (sscanf(line, "RssAnon: %lu", &kib) == 1)
+			break;
 	fclose(f);
-	return res * (size_t)sysconf(_SC_PAGESIZE);
+	if (kib == 0)
+		abort();
+	return (size_t)kib << 10;
 }
 
 static void
