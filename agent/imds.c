@@ -490,6 +490,12 @@ imds_proxy(struct imds *m, struct srv_conn *c)
 			p = &m->proxies[i];
 			break;
 		}
+	if (p != NULL && p->m == NULL) {
+		/* Readied when first taken: start-up leaves the slots (26 KiB
+		 * each) untouched (issue 3). */
+		p->m = m;
+		hclient_init(&p->hc, m->loop, NULL, p->rbuf, sizeof(p->rbuf));
+	}
 	if (p == NULL) {
 		proxy_audit(m, c, 503, "proxy_busy");
 		imds_error(m, c, 503, "service_unavailable",
@@ -1040,9 +1046,9 @@ struct imds *
 imds_new(struct loop *loop, const struct imds_config *cfg)
 {
 	struct imds *m;
-	unsigned i;
 
-	/* Start-up sizing: the object and its proxy slots. */
+	/* Start-up sizing: the object and its proxy slots (readied when
+	 * first taken, imds_proxy). */
 	if ((m = calloc(1, sizeof(*m))) == NULL ||
 	    (m->proxies = calloc(LIM_IMDS_PROXY_SLOTS, sizeof(*m->proxies))) ==
 	        NULL) {
@@ -1051,11 +1057,6 @@ imds_new(struct loop *loop, const struct imds_config *cfg)
 	}
 	m->loop = loop;
 	m->cfg = *cfg;
-	for (i = 0; i < LIM_IMDS_PROXY_SLOTS; i++) {
-		m->proxies[i].m = m;
-		hclient_init(&m->proxies[i].hc, loop, NULL, m->proxies[i].rbuf,
-		    sizeof(m->proxies[i].rbuf));
-	}
 	return m;
 }
 
@@ -1077,7 +1078,8 @@ imds_free(struct imds *m)
 	if (m == NULL)
 		return;
 	for (i = 0; i < LIM_IMDS_PROXY_SLOTS; i++)
-		hclient_close(&m->proxies[i].hc);
+		if (m->proxies[i].m != NULL) /* readied */
+			hclient_close(&m->proxies[i].hc);
 	free(m->proxies);
 	free(m->who);
 	free(m);
