@@ -21,12 +21,7 @@
 #include "agent/aad.h"
 #include "agent/imdsc.h"
 #include "agent/metrics_int.h"
-
-/* The build may say which podid this is (-DPODID_VERSION='"1.2.3"'); the
- * default is agent/ops.h's, so /metrics and /status agree either way. */
-#ifndef PODID_VERSION
-#define PODID_VERSION "0.7-dev"
-#endif
+#include "agent/sources.h" /* PODID_VERSION */
 
 #define MT_COUNTER   "counter"
 #define MT_GAUGE     "gauge"
@@ -436,11 +431,7 @@ metrics_render_view(char *buf, size_t len, const struct metrics_view *v)
 	return (ssize_t)o.off;
 }
 
-/*
- * The AAD client (issue #5) plugs in here: once struct sources has it,
- * fill up[1] with target "aad" from its stats when src->aad_authority is
- * set, as up[0] is filled from imdsc below.
- */
+/* The upstreams: the node's IMDS, and Azure AD when its client runs. */
 static void
 mt_upstreams(struct metrics_view *v, const struct sources *src,
     struct imdsc_stats *ic, struct aad_stats *as)

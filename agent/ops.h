@@ -29,11 +29,6 @@
 #include "agent/loop.h"
 #include "agent/sources.h"
 
-/* Reported in /status; the build may set it (-DPODID_VERSION="..."). */
-#ifndef PODID_VERSION
-#define PODID_VERSION "0.7-dev"
-#endif
-
 /*
  * Where to listen and what to show.  src is the agent's (cmd_run's) and
  * must outlive the ops listener; it is only read.  pid is the agent's,

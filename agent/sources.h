@@ -12,6 +12,12 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+/* Which podid this is, in /status and /metrics; the build may set it
+ * (-DPODID_VERSION='"1.2.3"'). */
+#ifndef PODID_VERSION
+#define PODID_VERSION "0.7-dev"
+#endif
+
 struct loop;
 struct server;
 struct imds;
