@@ -197,10 +197,9 @@
 /* ---- end priv ---- */
 
 /* ---- jwt (agent/jwt.c) ---- */
-#define LIM_JWT_RSA_BYTES     512u /* largest RSA modulus signed with: 4096 bits */
-#define LIM_JWT_LIFETIME_S    600u /* an assertion's exp - iat (msal: 600) */
-#define LIM_JWT_ASSERTION_BYTES                                                \
-	4096u /* one signed assertion, NUL included */
+#define LIM_JWT_RSA_BYTES       512u /* largest RSA modulus signed with: 4096 bits */
+#define LIM_JWT_LIFETIME_S      600u  /* an assertion's exp - iat (msal: 600) */
+#define LIM_JWT_ASSERTION_BYTES 4096u /* one signed assertion, NUL included */
 /* ---- end jwt ---- */
 
 /* ---- metrics (agent/metrics.c) ---- */
@@ -211,7 +210,7 @@
 /* ---- end metrics ---- */
 
 /* ---- aad (agent/aad.c): the Azure AD client ---- */
-#define LIM_AAD_AUTHORITIES 8u /* distinct authority hosts served at once */
+#define LIM_AAD_AUTHORITIES 8u   /* distinct authority hosts served at once */
 #define LIM_AAD_IDENTITIES  256u /* secret identities whose secret is held */
 #define LIM_AAD_SECRET_BYTES                                                   \
 	1024u /* one client secret, trailing newline stripped (bytes) */
@@ -274,13 +273,12 @@
 #define LIM_PWATCH_PATH_BYTES                                                  \
 	4096u /* the policy path, NUL included (PATH_MAX) */
 #define LIM_PWATCH_READ_BYTES 4096u /* one read(2) of inotify events */
-#define LIM_PWATCH_READS                                                       \
-	16u /* reads per wake-up; the rest next iteration */
+#define LIM_PWATCH_READS      16u /* reads per wake-up; the rest next iteration */
 /* ---- end pwatch ---- */
 
 /* ---- dns and resolv (agent/dns.c, agent/resolv.c) ---- */
-#define LIM_DNS_POINTER_JUMPS 32u /* compression pointers in one name */
-#define LIM_DNS_CNAME_HOPS    8u  /* CNAMEs followed inside one answer */
+#define LIM_DNS_POINTER_JUMPS 32u  /* compression pointers in one name */
+#define LIM_DNS_CNAME_HOPS    8u   /* CNAMEs followed inside one answer */
 #define LIM_DNS_QUERY_BYTES   288u /* one query: 12 + 255 + 4 fits */
 #define LIM_RESOLV_NAME_BYTES 253u /* a name, text, no trailing dot */
 #define LIM_RESOLV_CACHE_SLOTS                                                 \
@@ -294,17 +292,16 @@
 #define LIM_RESOLV_SEARCH      6u    /* search domains used */
 #define LIM_RESOLV_HOSTS       256u  /* IPv4 (address, name) pairs of hosts */
 #define LIM_RESOLV_FILE_BYTES  (64u << 10) /* hosts or resolv.conf read */
-#define LIM_RESOLV_TIMEOUT_MS  5000u /* ms per try (glibc's default) */
+#define LIM_RESOLV_TIMEOUT_MS  5000u       /* ms per try (glibc's default) */
 #define LIM_RESOLV_TIMEOUT_MAX_MS                                              \
 	30000u /* largest per-try timeout (glibc RES_MAXRETRANS) */
-#define LIM_RESOLV_ATTEMPTS     2u  /* rounds over the servers (glibc) */
-#define LIM_RESOLV_ATTEMPTS_MAX 5u  /* largest attempts (glibc RES_MAXRETRY) */
-#define LIM_RESOLV_NDOTS        1u  /* ndots default (glibc) */
-#define LIM_RESOLV_NDOTS_MAX    15u /* largest ndots (glibc RES_MAXNDOTS) */
-#define LIM_RESOLV_TTL_MIN_S    1u  /* s an answer is kept at least */
-#define LIM_RESOLV_TTL_MAX_S    300u /* s an answer is kept at most */
-#define LIM_RESOLV_NEG_TTL_S                                                   \
-	5u /* s a negative answer without SOA is kept */
+#define LIM_RESOLV_ATTEMPTS      2u  /* rounds over the servers (glibc) */
+#define LIM_RESOLV_ATTEMPTS_MAX  5u  /* largest attempts (glibc RES_MAXRETRY) */
+#define LIM_RESOLV_NDOTS         1u  /* ndots default (glibc) */
+#define LIM_RESOLV_NDOTS_MAX     15u /* largest ndots (glibc RES_MAXNDOTS) */
+#define LIM_RESOLV_TTL_MIN_S     1u  /* s an answer is kept at least */
+#define LIM_RESOLV_TTL_MAX_S     300u /* s an answer is kept at most */
+#define LIM_RESOLV_NEG_TTL_S     5u /* s a negative answer without SOA is kept */
 #define LIM_RESOLV_NEG_TTL_MAX_S 60u /* s a negative answer is kept at most */
 #define LIM_RESOLV_RECHECK_MS                                                  \
 	5000u /* ms between mtime checks of hosts and resolv.conf */
@@ -318,12 +315,12 @@
 #define LIM_KTOKEN_AUDIENCE_BYTES 256u  /* one audience (bytes) */
 #define LIM_KTOKEN_EXPIRATION_S   3600u /* expirationSeconds asked for */
 #define LIM_KTOKEN_EARLY_S        600u  /* s before expiry a token is dropped */
-#define LIM_KTOKEN_TIMEOUT_MS     10000u /* ms without progress: failed */
+#define LIM_KTOKEN_TIMEOUT_MS     10000u      /* ms without progress: failed */
 #define LIM_KTOKEN_RECV_BYTES     (16u << 10) /* receive buffer: one head */
 #define LIM_KTOKEN_BODY_BYTES     (16u << 10) /* one TokenRequest answer */
 #define LIM_KTOKEN_REQUEST_BYTES                                               \
 	(LIM_KUBE_TOKEN_BYTES + 2048u) /* one request, our bearer included */
-#define LIM_KTOKEN_JSON_TOKENS 128u /* JSON tokens of one answer */
+#define LIM_KTOKEN_JSON_TOKENS 128u    /* JSON tokens of one answer */
 /* ---- end ktoken ---- */
 
 #endif
