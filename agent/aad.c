@@ -991,13 +991,12 @@ aad_repolicy(struct aad *a, const struct pol *pol)
 			a->sec[i].seen = false;
 	for (i = 0; pol != NULL && i < pol->nidentities; i++) {
 		id = &pol->identities[i];
-		if (id->kind == POL_SECRET && aad_secret_load(a, id) != 0)
-			bad++;
-		else if (id->kind == POL_CERTIFICATE &&
-		    aad_cert_load(a, id) != 0)
-			cbad++;
-		else if (id->kind == POL_FEDERATED &&
-		    aad_federated_load(a, id) != 0)
+		if (id->kind == POL_CERTIFICATE)
+			cbad += aad_cert_load(a, id) != 0;
+		else if ((id->kind == POL_SECRET &&
+		             aad_secret_load(a, id) != 0) ||
+		    (id->kind == POL_FEDERATED &&
+		        aad_federated_load(a, id) != 0))
 			bad++;
 	}
 	for (i = 0; i < LIM_AAD_IDENTITIES; i++)

@@ -40,15 +40,15 @@ abuf_digits(char *end, uint64_t v)
 		v /= 100000000u;
 		for (int k = 0; k < 4; k++, low /= 100) {
 			end -= 2;
-			memcpy(end, abuf_pairs + (low % 100) * 2, 2);
+			memcpy(end, abuf_pairs + (size_t)(low % 100) * 2, 2);
 		}
 	}
 	for (low = (uint32_t)v; low >= 100; low /= 100) {
 		end -= 2;
-		memcpy(end, abuf_pairs + (low % 100) * 2, 2);
+		memcpy(end, abuf_pairs + (size_t)(low % 100) * 2, 2);
 	}
 	if (low >= 10)
-		memcpy(end - 2, abuf_pairs + low * 2, 2);
+		memcpy(end - 2, abuf_pairs + (size_t)low * 2, 2);
 	else
 		end[-1] = (char)('0' + low);
 }

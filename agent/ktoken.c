@@ -188,8 +188,8 @@ ktoken_rfc3339(const char *s, size_t len, int64_t *out)
 		off = (s[i] == '+' ? 1 : -1) * (int64_t)(oh * 3600 + om * 60);
 	else
 		return -1;
-	*out = kt_days(y, mo, d) * 86400 + h * 3600 + mi * 60 +
-	    (se == 60 ? 59 : se) - off;
+	*out = kt_days(y, mo, d) * 86400 + (int64_t)h * 3600 +
+	    (int64_t)mi * 60 + (se == 60 ? 59 : se) - off;
 	return 0;
 }
 

@@ -36,30 +36,31 @@ enum srv_state {
  * compares the gen it saved with c->gen (and c->state with SRV_WAITING).
  */
 struct srv_conn {
+	/* Ordered by alignment (no padding), public fields first. */
+	struct http_req req;  /* the request being handled */
+	uint64_t started_ms;  /* when its head was complete */
+	struct in6_addr peer; /* IPv4 as v4-mapped */
 	enum srv_state state;
 	uint32_t id, gen; /* slot index; generation, see above */
 	int fd;
-	struct in6_addr peer; /* IPv4 as v4-mapped */
 	uint16_t peer_port;
-	bool local;          /* the peer is this node itself */
-	struct http_req req; /* the request being handled */
-	uint64_t started_ms; /* when its head was complete */
+	bool local; /* the peer is this node itself */
 	/* handler */
+	bool parked;
+	bool host; /* /host/token/ */
 	int route;
+	int sel_kind;
+	uint32_t identity; /* index into the policy, during a token wait */
+	uint32_t rule;     /* the rule that granted it */
 	struct tok_waiter waiter;
 	struct podcache_ref pod;
 	struct srv_conn *park_next, *park_prev;
-	bool parked;
-	uint32_t identity; /* index into the policy, during a token wait */
-	uint32_t rule;     /* the rule that granted it */
-	char resource[LIM_TOK_RESOURCE_BYTES + 1];
-	size_t resource_len;
-	char sel[LIM_HTTP_PARAM_VALUE_BYTES + 1]; /* identity selector */
-	int sel_kind;
-	bool host;                 /* /host/token/ */
 	uint64_t park_deadline;    /* loop ms */
 	void *upstream;            /* a proxy slot, while proxying */
 	size_t head_off, head_len; /* the raw request head in rbuf */
+	size_t resource_len;
+	char resource[LIM_TOK_RESOURCE_BYTES + 1];
+	char sel[LIM_HTTP_PARAM_VALUE_BYTES + 1]; /* identity selector */
 	/* private */
 	struct server *srv;
 	struct loop_timer timer;
