@@ -1536,21 +1536,11 @@ aad_body_cb(struct hclient *hc, const char *data, size_t len, void *arg)
 	return 0;
 }
 
-/* CLOCK_MONOTONIC in us: the loop's ms are too coarse for a latency. */
-static uint64_t
-aad_clock_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
-}
-
 /* A request's latency, from sending to its end, by outcome. */
 static void
 aad_observe(struct aad *a, const struct aad_conn *c, int err)
 {
-	uint64_t now = aad_clock_us();
+	uint64_t now = loop_clock_us();
 
 	metrics_hist_observe(
 	    err == 0 && c->status == 200 ? &a->st.dur_ok : &a->st.dur_error,
@@ -1732,7 +1722,7 @@ aad_send(struct aad *a, struct aad_fetch *f, struct aad_conn *c, uint64_t now)
 	c->retry_after_s = 0;
 	c->bodylen = 0;
 	c->reused = c->hc.state == HC_KEEPALIVE;
-	c->sent_us = aad_clock_us();
+	c->sent_us = loop_clock_us();
 	au->running++;
 	a->st.requests++;
 	if (++a->st.running > a->st.max_running)

@@ -771,20 +771,10 @@ ic_body(struct hclient *hc, const char *data, size_t len, void *arg)
 	return 0;
 }
 
-/* CLOCK_MONOTONIC in us: the loop's ms are too coarse for a latency. */
-static uint64_t
-ic_clock_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
-}
-
 static void
 ic_observe(struct imdsc *ic, const struct ic_conn *c, int err)
 {
-	uint64_t now = ic_clock_us();
+	uint64_t now = loop_clock_us();
 	uint64_t us = now > c->sent_us ? now - c->sent_us : 0;
 
 	metrics_hist_observe(
@@ -823,7 +813,7 @@ ic_send(struct imdsc *ic, struct ic_fetch *f, struct ic_conn *c, uint64_t now)
 	c->retry_after_s = 0;
 	c->bodylen = 0;
 	c->reused = c->hc.state == HC_KEEPALIVE;
-	c->sent_us = ic_clock_us();
+	c->sent_us = loop_clock_us();
 	ic->st.requests++;
 	if (++ic->st.running > ic->st.max_running)
 		ic->st.max_running = ic->st.running;

@@ -149,6 +149,9 @@ uint64_t loop_now_ms(const struct loop *l);
 /* CLOCK_MONOTONIC in ms, read now. */
 uint64_t loop_clock_ms(void);
 
+/* CLOCK_MONOTONIC in us, read now: for latencies, where ms are too coarse. */
+uint64_t loop_clock_us(void);
+
 /* The counters; the pointer is valid as long as l. */
 const struct loop_stats *loop_stats(const struct loop *l);
 
