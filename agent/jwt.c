@@ -5,6 +5,7 @@
  */
 #include <string.h>
 
+#include "agent/abuf.h"
 #include "agent/jwt.h"
 #include "agent/limits.h"
 
@@ -171,49 +172,21 @@ claim_ok(const char *v)
 	return i > 0;
 }
 
-/* Appends s to out at *o (len bytes); false when it does not fit. */
-static bool
-put(char *out, size_t len, size_t *o, const char *s, size_t n)
+/*
+ * Appends base64url(in) to b, whose memory has one byte past cap (for
+ * jwt_b64url's NUL).  Sets b->over when it does not fit.
+ */
+static void
+b64_add(struct abuf *b, const void *in, size_t n)
 {
-	if (n >= len - *o)
-		return false;
-	memcpy(out + *o, s, n);
-	*o += n;
-	out[*o] = '\0';
-	return true;
-}
+	ssize_t w;
 
-static bool
-put_s(char *out, size_t len, size_t *o, const char *s)
-{
-	return put(out, len, o, s, strlen(s));
-}
-
-static bool
-put_i64(char *out, size_t len, size_t *o, int64_t v)
-{
-	char d[24];
-	size_t n = sizeof(d);
-	uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
-
-	do
-		d[--n] = (char)('0' + u % 10);
-	while ((u /= 10) != 0);
-	if (v < 0)
-		d[--n] = '-';
-	return put(out, len, o, d + n, sizeof(d) - n);
-}
-
-/* Appends base64url(in) at *o. */
-static bool
-put_b64(char *out, size_t len, size_t *o, const void *in, size_t n)
-{
-	ssize_t w = jwt_b64url(out + *o, len - *o, in, n);
-
-	if (w < 0)
-		return false;
-	*o += (size_t)w;
-	return true;
+	if (b->over ||
+	    (w = jwt_b64url(b->p + b->len, b->cap - b->len + 1, in, n)) < 0) {
+		b->over = true;
+		return;
+	}
+	b->len += (size_t)w;
 }
 
 /* The jti: a version-4 GUID from 16 random bytes. */
@@ -236,44 +209,48 @@ jti_format(char out[37], const unsigned char r[16])
 	out[o] = '\0';
 }
 
-/* The header and the claims, each base64url, joined by a dot. */
-static bool
-signing_input(char *out, size_t len, size_t *o, const struct jwt_signer *s,
-    const char *cid, const char *aud, int64_t now, unsigned life,
-    const unsigned char *rnd)
+/* The header and the claims, each base64url, joined by a dot, onto o. */
+static void
+signing_input(struct abuf *o, const struct jwt_signer *s, const char *cid,
+    const char *aud, int64_t now, unsigned life, const unsigned char *rnd)
 {
 	static const char *const algs[] = {"RS256", "PS256", "ES256"};
-	char json[2 * JWT_CLAIM_MAX + 256], jti[37];
-	size_t j = 0;
+	char json[3 * JWT_CLAIM_MAX + 256], jti[37]; /* aud, iss, sub */
+	struct abuf j;
 
 	jti_format(jti, rnd);
-	if (!(put_s(json, sizeof(json), &j, "{\"alg\":\"") &&
-	        put_s(json, sizeof(json), &j, algs[s->alg]) &&
-	        put_s(json, sizeof(json), &j,
-	            s->alg == POL_SIGN_RS256
-	                ? "\",\"typ\":\"JWT\",\"x5t\":\""
-	                : "\",\"typ\":\"JWT\",\"x5t#S256\":"
-	                  "\"") &&
-	        put_s(json, sizeof(json), &j, s->thumb) &&
-	        put_s(json, sizeof(json), &j, "\"}") &&
-	        put_b64(out, len, o, json, j) && put(out, len, o, ".", 1)))
-		return false;
-	j = 0;
-	return put_s(json, sizeof(json), &j, "{\"aud\":\"") &&
-	    put_s(json, sizeof(json), &j, aud) &&
-	    put_s(json, sizeof(json), &j, "\",\"iss\":\"") &&
-	    put_s(json, sizeof(json), &j, cid) &&
-	    put_s(json, sizeof(json), &j, "\",\"sub\":\"") &&
-	    put_s(json, sizeof(json), &j, cid) &&
-	    put_s(json, sizeof(json), &j, "\",\"jti\":\"") &&
-	    put_s(json, sizeof(json), &j, jti) &&
-	    put_s(json, sizeof(json), &j, "\",\"nbf\":") &&
-	    put_i64(json, sizeof(json), &j, now) &&
-	    put_s(json, sizeof(json), &j, ",\"iat\":") &&
-	    put_i64(json, sizeof(json), &j, now) &&
-	    put_s(json, sizeof(json), &j, ",\"exp\":") &&
-	    put_i64(json, sizeof(json), &j, now + (int64_t)life) &&
-	    put_s(json, sizeof(json), &j, "}") && put_b64(out, len, o, json, j);
+	abuf_init(&j, json, sizeof(json));
+	ABUF_LIT(&j, "{\"alg\":\"");
+	abuf_str(&j, algs[s->alg]);
+	if (s->alg == POL_SIGN_RS256)
+		ABUF_LIT(&j, "\",\"typ\":\"JWT\",\"x5t\":\"");
+	else
+		ABUF_LIT(&j, "\",\"typ\":\"JWT\",\"x5t#S256\":\"");
+	abuf_str(&j, s->thumb);
+	ABUF_LIT(&j, "\"}");
+	if (j.over)
+		o->over = true;
+	b64_add(o, json, j.len);
+	abuf_ch(o, '.');
+	abuf_init(&j, json, sizeof(json));
+	ABUF_LIT(&j, "{\"aud\":\"");
+	abuf_str(&j, aud);
+	ABUF_LIT(&j, "\",\"iss\":\"");
+	abuf_str(&j, cid);
+	ABUF_LIT(&j, "\",\"sub\":\"");
+	abuf_str(&j, cid);
+	ABUF_LIT(&j, "\",\"jti\":\"");
+	abuf_str(&j, jti);
+	ABUF_LIT(&j, "\",\"nbf\":");
+	abuf_i64(&j, now);
+	ABUF_LIT(&j, ",\"iat\":");
+	abuf_i64(&j, now);
+	ABUF_LIT(&j, ",\"exp\":");
+	abuf_i64(&j, now + (int64_t)life);
+	abuf_ch(&j, '}');
+	if (j.over) /* cannot happen: claims are at most JWT_CLAIM_MAX */
+		o->over = true;
+	b64_add(o, json, j.len);
 }
 
 /* MGF1 with SHA-256: XORs the mask of seed into db (n bytes). */
@@ -359,7 +336,7 @@ jwt_assertion(char *out, size_t len, const struct jwt_signer *s,
 {
 	unsigned char h[32], sig[LIM_JWT_RSA_BYTES];
 	br_sha256_context c;
-	size_t o = 0;
+	struct abuf o;
 	ssize_t n;
 
 	if (s == NULL || !s->ready)
@@ -369,25 +346,29 @@ jwt_assertion(char *out, size_t len, const struct jwt_signer *s,
 	if (len == 0)
 		return JWT_ERR_SPACE;
 	out[0] = '\0';
-	if (!signing_input(
-	        out, len, &o, s, client_id, aud, now, lifetime_s, rnd))
-		return JWT_ERR_SPACE;
+	abuf_init(&o, out, len - 1); /* the last byte: the NUL */
+	signing_input(&o, s, client_id, aud, now, lifetime_s, rnd);
+	if (o.over)
+		goto space;
 	br_sha256_init(&c);
-	br_sha256_update(&c, out, o);
+	br_sha256_update(&c, out, o.len);
 	br_sha256_out(&c, h);
 	n = sign_hash(s, h, rnd + 16, sig, sizeof(sig));
-	if (n < 0)
-		goto done;
-	if (!put(out, len, &o, ".", 1) ||
-	    !put_b64(out, len, &o, sig, (size_t)n))
-		n = JWT_ERR_SPACE;
-	else
-		n = (ssize_t)o;
-done:
-	if (n < 0)
+	if (n < 0) {
 		out[0] = '\0';
+		explicit_bzero(sig, sizeof(sig));
+		return n;
+	}
+	abuf_ch(&o, '.');
+	b64_add(&o, sig, (size_t)n);
 	explicit_bzero(sig, sizeof(sig));
-	return n;
+	if (o.over)
+		goto space;
+	out[o.len] = '\0';
+	return (ssize_t)o.len;
+space:
+	out[0] = '\0';
+	return JWT_ERR_SPACE;
 }
 
 const char *

@@ -172,7 +172,7 @@ unb64(unsigned char *out, const char *in, size_t n)
 
 /* The three parts of a compact JWS. */
 struct parts {
-	char head[256], claims[1024];
+	char head[256], claims[2048];
 	unsigned char sig[512];
 	size_t siglen, inlen;
 };
@@ -339,6 +339,14 @@ t_limits(void)
 	memset(cid, 'a', sizeof(cid));
 	cid[JWT_CLAIM_MAX] = '\0';
 	check(jwt_assertion(out, sizeof(out), &s, cid, "aud", 0, 600, rnd) > 0);
+	/* Every claim at its limit at once (aud, iss and sub). */
+	check(jwt_assertion(out, sizeof(out), &s, cid, cid, 0, 600, rnd) > 0);
+	{
+		struct parts p;
+
+		check_int(split(out, &p), 0);
+		check(strlen(p.claims) > 3 * JWT_CLAIM_MAX);
+	}
 	cid[JWT_CLAIM_MAX] = 'a';
 	cid[JWT_CLAIM_MAX + 1] = '\0';
 	check_int(jwt_assertion(out, sizeof(out), &s, cid, "aud", 0, 600, rnd),
