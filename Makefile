@@ -69,18 +69,28 @@ $(O)/podid: $(O)/agent/main.o $(LIB)
 # deploy/static/ has its header folder and the glibc symbols those use.
 # -O2 as every other build (-Os saves 40 KiB, but its inlining draws
 # format-truncation warnings from deliberate snprintf truncations).
+# A static PIE, so the kernel still randomises where it loads: musl's
+# rcrt1.o relocates it at start, then RELRO makes the GOT read-only.
+# Debian's musl-gcc specs know no -static-pie, so the start files and
+# libraries are named here.
 MUSL_CC   ?= musl-gcc
 MUSL_O     = $(O)/musl
 MUSL_OPT  ?= -O2 -ffunction-sections -fdata-sections
 MUSL_LIBS  = $(foreach l,bearssl cap-ng,$(shell gcc -print-file-name=lib$(l).a))
 MUSL_OBJ   = $(MUSL_O)/agent/main.o $(MUSL_O)/deploy/static/glibc_compat.o
+MUSL_CRT  ?= /usr/lib/$(shell gcc -print-multiarch | sed 's/gnu$$/musl/')
+GCC_CRT    = $(dir $(shell gcc -print-libgcc-file-name))
 static:
 	@sh deploy/static/include.sh $(MUSL_O)/include
 	@$(MAKE) --no-print-directory O=$(MUSL_O) CC="$(MUSL_CC)" OPT="$(MUSL_OPT)" \
 	    EXTRA= CFLAGS="-isystem $(MUSL_O)/include \
 	    -include deploy/static/musl_compat.h" $(MUSL_OBJ) $(MUSL_O)/libpodid.a
-	$(MUSL_CC) -static -s -Wl,--gc-sections $(MUSL_OPT) -o $(O)/podid-static \
-	    $(MUSL_OBJ) $(MUSL_O)/libpodid.a $(MUSL_LIBS)
+	$(MUSL_CC) -static-pie -nostartfiles -nodefaultlibs -s $(MUSL_OPT) \
+	    -Wl,--no-dynamic-linker,-z,relro,-z,now,--gc-sections \
+	    -o $(O)/podid-static $(MUSL_CRT)/rcrt1.o $(MUSL_CRT)/crti.o \
+	    $(GCC_CRT)crtbeginS.o $(MUSL_OBJ) $(MUSL_O)/libpodid.a $(MUSL_LIBS) \
+	    -Wl,--start-group $(MUSL_CRT)/libc.a $(GCC_CRT)libgcc.a \
+	    -Wl,--end-group $(GCC_CRT)crtendS.o $(MUSL_CRT)/crtn.o
 	@ls -l $(O)/podid-static
 
 # Unit tests: tests/<layer>/<name>_test.c, each its own binary.

@@ -132,10 +132,46 @@ for c in memcpy memmove memset snprintf sprintf; do
 	fi
 done
 
-if readelf -lW "$bin" | grep -q 'INTERP\|DYNAMIC'; then
-	bad "static: no interpreter, no dynamic section"
+# A static PIE: no interpreter and no library to load, but a dynamic
+# section (its own relative relocations, applied by rcrt1.o), a type of
+# DYN so the kernel places it at a random address, and RELRO with BIND_NOW.
+readelf -lW "$bin" >"$tmp/phdr" 2>&1
+readelf -dW "$bin" >"$tmp/dyn" 2>&1
+if grep -q INTERP "$tmp/phdr" || grep -q NEEDED "$tmp/dyn"; then
+	grep -e INTERP -e NEEDED "$tmp/phdr" "$tmp/dyn" >"$tmp/why"
+	bad "static: no interpreter, no shared library needed"
 else
-	ok "static: no interpreter, no dynamic section"
+	ok "static: no interpreter, no shared library needed"
+fi
+if readelf -hW "$bin" | grep -q 'Type:.*DYN' && grep -q GNU_RELRO "$tmp/phdr" &&
+    grep -q 'FLAGS.*BIND_NOW' "$tmp/dyn"; then
+	ok "position-independent (ASLR), RELRO, bind now"
+else
+	readelf -hW "$bin" | grep Type: >"$tmp/why"
+	grep -e RELRO -e FLAGS "$tmp/phdr" "$tmp/dyn" >>"$tmp/why"
+	bad "position-independent (ASLR), RELRO, bind now"
+fi
+# And the kernel does place it anew each time: two runs, each held in
+# open() of a FIFO while its first mapping is read.
+mkfifo "$tmp/hold"
+for i in 1 2; do
+	"$bin" policy check "$tmp/hold" >/dev/null 2>&1 &
+	hp=$!
+	n=0
+	until grep -q 'podid-static$' "/proc/$hp/maps" 2>/dev/null ||
+	    [ $n -ge 100 ]; do
+		sleep 0.05
+		n=$((n + 1))
+	done
+	grep -m1 'podid-static$' "/proc/$hp/maps" | cut -d- -f1 >>"$tmp/bases"
+	: >"$tmp/hold"
+	wait "$hp"
+done
+if [ "$(sort -u "$tmp/bases" | grep -c .)" -eq 2 ]; then
+	ok "loaded at a different address each run"
+else
+	cp "$tmp/bases" "$tmp/why"
+	bad "loaded at a different address each run"
 fi
 if readelf -SW "$bin" | grep -q -e '\.symtab' -e '\.debug_'; then
 	bad "stripped: no symbol table, no debug sections"
