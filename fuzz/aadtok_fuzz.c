@@ -21,19 +21,11 @@
 
 #include "agent/aad.h"
 #include "agent/log.h"
+#include "fuzz/fuzz.h"
 
 #define FUZZ_NOW 1700000000
 #define FUZZ_CODE_CHARS                                                        \
 	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-"
-
-#define fuzz_assert(c)                                                         \
-	do {                                                                   \
-		if (!(c)) {                                                    \
-			fprintf(                                               \
-			    stderr, "%s:%d: %s\n", __FILE__, __LINE__, #c);    \
-			abort();                                               \
-		}                                                              \
-	} while (0)
 
 int LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 

@@ -16,17 +16,9 @@
 
 #include "agent/imdsc.h"
 #include "agent/log.h"
+#include "fuzz/fuzz.h"
 
 #define FUZZ_NOW 1700000000
-
-#define fuzz_assert(c)                                                         \
-	do {                                                                   \
-		if (!(c)) {                                                    \
-			fprintf(                                               \
-			    stderr, "%s:%d: %s\n", __FILE__, __LINE__, #c);    \
-			abort();                                               \
-		}                                                              \
-	} while (0)
 
 int LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 

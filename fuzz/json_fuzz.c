@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "agent/json.h"
+#include "fuzz/fuzz.h"
 
 #define JSMN_STATIC
 #define JSMN_STRICT
@@ -25,15 +26,6 @@
 #include <jsmn.h>
 
 #define FUZZ_NTOK 4096
-
-#define fuzz_assert(c)                                                         \
-	do {                                                                   \
-		if (!(c)) {                                                    \
-			fprintf(                                               \
-			    stderr, "%s:%d: %s\n", __FILE__, __LINE__, #c);    \
-			abort();                                               \
-		}                                                              \
-	} while (0)
 
 int LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 

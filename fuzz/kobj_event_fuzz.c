@@ -11,17 +11,9 @@
 #include <string.h>
 
 #include "agent/kobj.h"
+#include "fuzz/fuzz.h"
 
 #define FUZZ_NTOK 8192
-
-#define fuzz_assert(c)                                                         \
-	do {                                                                   \
-		if (!(c)) {                                                    \
-			fprintf(                                               \
-			    stderr, "%s:%d: %s\n", __FILE__, __LINE__, #c);    \
-			abort();                                               \
-		}                                                              \
-	} while (0)
 
 int LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 

@@ -17,15 +17,7 @@
 #include <string.h>
 
 #include "agent/metrics_int.h"
-
-#define fuzz_assert(c)                                                         \
-	do {                                                                   \
-		if (!(c)) {                                                    \
-			fprintf(                                               \
-			    stderr, "%s:%d: %s\n", __FILE__, __LINE__, #c);    \
-			abort();                                               \
-		}                                                              \
-	} while (0)
+#include "fuzz/fuzz.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 

@@ -13,15 +13,7 @@
 #include <sys/inotify.h>
 
 #include "agent/pwatch.h"
-
-#define fuzz_assert(c)                                                         \
-	do {                                                                   \
-		if (!(c)) {                                                    \
-			fprintf(                                               \
-			    stderr, "%s:%d: %s\n", __FILE__, __LINE__, #c);    \
-			abort();                                               \
-		}                                                              \
-	} while (0)
+#include "fuzz/fuzz.h"
 
 #define FUZZ_BASE "policy.podid"
 
