@@ -54,6 +54,14 @@ def keeper_pid(t):
     return int(r.stdout.split()[0]) if r.returncode == 0 else None
 
 
+def alive(pid):
+    """pid runs (a zombie, reaped by nobody yet, does not)."""
+    try:
+        return status_of(pid).get("State", "Z")[0] not in "ZX"
+    except OSError:
+        return False
+
+
 def podid_pid(t):
     r = sh("pgrep", "-f", "^%s run " % PODID, check=False)
     for p in r.stdout.split():
@@ -106,7 +114,11 @@ class Case:
 
     def c_keeper(self):
         """The keeper holds CAP_NET_ADMIN alone, as an unprivileged user."""
-        k = wait_for(lambda: keeper_pid(self.t), timeout=5, what="keeper")
+        k = wait_for(lambda: keeper_pid(self.t), timeout=10, what="keeper")
+        # podid is ready once it has forked the keeper; the keeper drops
+        # its own privileges after that and only then reports "started".
+        wait_for(lambda: "rules: keeper started" in self.t.log("podid"),
+                 timeout=10, what="the keeper's start report")
         st = status_of(k)
         check(int(st["CapEff"], 16) == CAP_NET_ADMIN, "keeper CapEff %s" % st["CapEff"])
         check(int(st["CapPrm"], 16) == CAP_NET_ADMIN, "keeper CapPrm %s" % st["CapPrm"])
@@ -127,7 +139,7 @@ class Case:
         # back a moment before podid has written the line.
         try:
             wait_for(lambda: '"rules: restored' in self.t.log("podid")[m:],
-                     timeout=3, what="the restoration log line")
+                     timeout=10, what="the restoration log line")
         except Exception:
             check(False, "no restoration log line: " + self.t.log("podid")[m:][-500:])
         code, _ = self.t.curl_token(0)
@@ -167,9 +179,15 @@ class Case:
         before = nft(self.t)
         served = self.imds_token_requests()
         pid = podid_pid(self.t)
+        keeper = keeper_pid(self.t)
+        check(keeper is not None, "no keeper before kill -9")
         os.kill(pid, signal.SIGKILL)
-        wait_for(lambda: self.t.podid.poll() is not None, timeout=5,
+        wait_for(lambda: self.t.podid.poll() is not None, timeout=10,
                  what="podid to die")
+        # The keeper dies with the agent (PR_SET_PDEATHSIG), a moment
+        # after it: until it has, it could still be acting on the rules.
+        wait_for(lambda: not alive(keeper), timeout=10,
+                 what="the keeper to die with podid")
         time.sleep(2.5)  # past a keeper check: nothing may have moved
         check(nft(self.t) == before, "rules changed after kill -9")
         code, _ = self.t.curl_token(0)
@@ -190,7 +208,7 @@ class Case:
         """At --log-level warn the first line comes after the drop (a rules
         restoration): glibc's time zone set-up must not meet seccomp then."""
         os.kill(podid_pid(self.t), signal.SIGTERM)
-        wait_for(lambda: self.t.podid.poll() is not None, timeout=10,
+        wait_for(lambda: self.t.podid.poll() is not None, timeout=30,
                  what="podid to stop")
         # A clean exit, not a seccomp kill on the way out (keeper_stop).
         check(self.t.podid.returncode == 0,
@@ -198,9 +216,15 @@ class Case:
         self.t.procs = [p for p in self.t.procs if p[0] != "podid"]
         self.t.start_podid(self.policy, "--log-level", "warn", rules="keep")
         sh("nft", "delete", "table", "ip", "podid", ns=self.t.node)
-        wait_for(lambda: nft(self.t) is not None, timeout=6, what="restore")
-        time.sleep(0.3)
+        wait_for(lambda: nft(self.t) is not None, timeout=10, what="restore")
+        # The keeper reports after installing: podid's line (the first at
+        # this level, the one that must not meet seccomp) comes later.
+        wait_for(lambda: '"rules: restored' in self.t.log("podid") or
+                 self.t.podid.poll() is not None, timeout=10,
+                 what="the restoration line, or podid's death")
         check(self.t.podid.poll() is None, "podid died: " + self.t.log("podid")[-300:])
+        check('"rules: restored' in self.t.log("podid"),
+              "no restoration line: " + self.t.log("podid")[-300:])
         code, _ = self.t.curl_token(0)
         check(code == 200, "token: %d" % code)
 
