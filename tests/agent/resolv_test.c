@@ -50,6 +50,13 @@ static const char zone[] =
     " \"c3.test\": {\"A\": [\"10.6.0.3\"]},\n"
     " \"_soa\": {\"ttl\": 30, \"minimum\": 1}}\n";
 
+/*
+ * The try timeout of resolvers whose server answers: the fake is a Python
+ * process that a loaded machine may not schedule for a while, and a try
+ * that times out fails a test that is about something else.
+ */
+#define T_ANSWER_MS 5000u
+
 struct res {
 	int done, err;
 	unsigned n;
@@ -110,6 +117,20 @@ qlog_lines(void)
 	for (; *s; s++)
 		n += *s == '\n';
 	return n;
+}
+
+/*
+ * Waits (10 s at most) for the fake to have logged n queries.  A lookup
+ * that ends on a timeout does not wait for the fake: its last query may
+ * still be on its way to the log, and would land in the next test's.
+ */
+static void
+qlog_wait(unsigned n)
+{
+	unsigned i;
+
+	for (i = 0; i < 2000 && qlog_lines() < n; i++)
+		usleep(5000);
 }
 
 static void
@@ -173,7 +194,7 @@ mk(const char *conf, const char *hosts, unsigned slots, unsigned pending,
 static struct resolv *
 mk_default(void)
 {
-	return mk("nameserver 127.0.0.1\n", "", 8, 4, 1000, 1);
+	return mk("nameserver 127.0.0.1\n", "", 8, 4, T_ANSWER_MS, 1);
 }
 
 static void
@@ -332,7 +353,7 @@ t_search(void)
 	struct resolv *r = mk("nameserver 127.0.0.1\n"
 	                      "search one.test two.test.\n"
 	                      "options ndots:2\n",
-	    "", 8, 4, 1000, 1);
+	    "", 8, 4, T_ANSWER_MS, 1);
 	struct res res = lookup(r, "host"); /* 0 dots < 2: search first */
 
 	check_int(res.err, 0);
@@ -389,7 +410,7 @@ t_hosts(void)
 	    "::1 ip6-localhost a.test\n"
 	    "10.9.9.9\ta.test MyHost # alias\n"
 	    "10.9.9.8 a.test\n",
-	    8, 4, 1000, 1);
+	    8, 4, T_ANSWER_MS, 1);
 	struct res res = lookup(r, "a.test");
 
 	check_int(res.err, 0);
@@ -410,11 +431,14 @@ t_hosts(void)
 static void
 t_failover(void)
 {
+	/* One try each: the dead server's costs its timeout, the fake's must
+	 * answer within it. */
 	struct resolv *r = mk(
-	    "nameserver 127.0.0.2\nnameserver 127.0.0.1\n", "", 8, 4, 300, 1);
+	    "nameserver 127.0.0.2\nnameserver 127.0.0.1\n", "", 8, 4, 1500, 1);
 	struct res res = lookup(r, "a.test");
 
 	check_int(res.err, 0);
+	qlog_wait(2);
 	check_str(qlog(),
 	    "127.0.0.2 udp a.test 1\n"
 	    "127.0.0.1 udp a.test 1\n");
@@ -423,6 +447,7 @@ t_failover(void)
 	r = mk("nameserver 127.0.0.2\n", "", 8, 4, 200, 2);
 	res = lookup(r, "a.test");
 	check_int(res.err, RESOLV_E_TIMEOUT);
+	qlog_wait(2);
 	check_str(qlog(),
 	    "127.0.0.2 udp a.test 1\n"
 	    "127.0.0.2 udp a.test 1\n");
@@ -431,10 +456,13 @@ t_failover(void)
 	r = mk("nameserver 127.0.0.1\noptions attempts:3\n", "", 8, 4, 100, 1);
 	res = lookup(r, "slow.test");
 	check_int(res.err, RESOLV_E_TIMEOUT);
+	qlog_wait(3);
 	check_int(qlog_lines(), 3);
 	resolv_free(r);
 	r = mk("nameserver 127.0.0.1\noptions attempts:6\n", "", 8, 4, 100, 1);
 	res = lookup(r, "slow.test"); /* capped at N */
+	qlog_wait(LIM_RESOLV_ATTEMPTS_MAX);
+	usleep(200 * 1000); /* a query past the cap would be logged by now */
 	check_int(qlog_lines(), LIM_RESOLV_ATTEMPTS_MAX);
 	resolv_free(r);
 }
@@ -443,7 +471,8 @@ t_failover(void)
 static void
 t_cache_full(void)
 {
-	struct resolv *r = mk("nameserver 127.0.0.1\n", "", 2, 4, 1000, 1);
+	struct resolv *r =
+	    mk("nameserver 127.0.0.1\n", "", 2, 4, T_ANSWER_MS, 1);
 
 	lookup(r, "c1.test");
 	lookup(r, "c2.test");
@@ -464,7 +493,8 @@ t_cache_full(void)
 static void
 t_pending(void)
 {
-	struct resolv *r = mk("nameserver 127.0.0.1\n", "", 8, 2, 1000, 1);
+	struct resolv *r =
+	    mk("nameserver 127.0.0.1\n", "", 8, 2, T_ANSWER_MS, 1);
 	struct res res[3] = {{0}};
 	uint32_t h[3];
 
@@ -573,8 +603,8 @@ t_config(void)
 static void
 t_reload(void)
 {
-	struct resolv *r =
-	    mk("nameserver 127.0.0.2\n", "10.7.7.7 h.test\n", 8, 4, 200, 1);
+	struct resolv *r = mk("nameserver 127.0.0.2\n", "10.7.7.7 h.test\n", 8,
+	    4, T_ANSWER_MS, 1);
 	struct res res = lookup(r, "h.test");
 	struct timespec ts[2] = {{0, UTIME_NOW}, {0, UTIME_NOW}};
 
