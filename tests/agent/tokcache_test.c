@@ -238,9 +238,10 @@ setup(unsigned n)
 }
 
 /*
- * Returns when the wall clock is well inside a second (time() may lag the
+ * Returns when the wall clock is early in a second (time() may lag the
  * real-time clock by a tick), so that a check at an exact boundary of
- * time() cannot straddle a tick.
+ * time() cannot straddle a tick: 600 ms are left before the next one, for
+ * a loaded machine that takes the test off the CPU between the two reads.
  */
 static void
 mid_second(void)
@@ -248,7 +249,7 @@ mid_second(void)
 	struct timespec ts, d = {0, 0};
 
 	clock_gettime(CLOCK_REALTIME, &ts);
-	if (ts.tv_nsec > 20000000L && ts.tv_nsec < 900000000L)
+	if (ts.tv_nsec > 20000000L && ts.tv_nsec < 400000000L)
 		return;
 	d.tv_nsec = (1000000000L - ts.tv_nsec + 50000000L) % 1000000000L;
 	nanosleep(&d, NULL);
