@@ -5,7 +5,10 @@ Drives the fake with curl, Python's http.client and raw sockets, then with
 the unmodified Azure SDK for JS through tests/e2e/node/getToken.js (skipped,
 saying so, when tests/e2e/node/node_modules is absent: run deploy/deps.sh).
 Ends with the line "N passed, N failed"; exits non-zero on failure.  Every
-process it starts is killed on exit, on failure and after 28 s.
+process it starts is killed on exit, on failure and after 240 s (a watchdog
+for hangs: a loaded CI machine under `make sanitize` takes several times the
+20 s of an idle one, most of it in node).  Times are asserted only where the
+fake's behaviour is about time, with margins of a second or more.
 """
 
 import base64
@@ -111,7 +114,7 @@ class Fake:
         self.port = self.cport = None
 
     def wait(self):
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 30
         while not os.path.exists(self.pf):
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError("fake did not start: see %s" %
@@ -203,7 +206,7 @@ def curl(args):
     return r.returncode, int(code or 0), body
 
 
-def raw(data, timeout=5):
+def raw(data, timeout=15):
     """Send bytes, half-close, read until the server closes."""
     with socket.create_connection(("127.0.0.1", CTX["fake"].port),
                                   timeout=timeout) as s:
@@ -217,7 +220,7 @@ def raw(data, timeout=5):
             out += chunk
 
 
-def wait_for(cond, timeout=3):
+def wait_for(cond, timeout=10):
     deadline = time.monotonic() + timeout
     while not cond():
         if time.monotonic() > deadline:
@@ -322,7 +325,7 @@ def metadata_header():
     st, _, _, _ = token(V + "&resource=x", meta=False,
                         headers={"metadata": "true"})
     check(st == 200, "header name is case-insensitive")
-    c = http.client.HTTPConnection("127.0.0.1", f.port, timeout=5)
+    c = http.client.HTTPConnection("127.0.0.1", f.port, timeout=15)
     c.putrequest("GET", TOKEN + "?" + V + "&resource=x")
     c.putheader("Metadata", "true")
     c.putheader("Metadata", "true")
@@ -337,7 +340,7 @@ def metadata_header():
     st, _, _, obj = get(TOKEN, meta=False,
                         headers={"Accept": "application/json"})
     check(st == 400 and obj == err(imds.MSG_NO_METADATA) and
-          time.monotonic() - t0 < 0.3, "probe answered fast with 400")
+          time.monotonic() - t0 < 2, "probe answered at once with 400")
     check(f.take_violations() == [] and f.state()["counts"]["probes"] == 1,
           "probe is no violation, but counted")
 
@@ -601,9 +604,17 @@ def rate_limits():
     f = CTX["fake"]
     check(CTX["default_limits"] == (20, 5), "IMDS's limits by default")
     f.scenario(rate_limit_per_s=20, max_concurrent=5)
-    c = http.client.HTTPConnection("127.0.0.1", f.port, timeout=5)
-    t0 = time.monotonic()
-    codes = [token(V + "&resource=x", conn=c)[0] for _ in range(21)]
+    c = http.client.HTTPConnection("127.0.0.1", f.port, timeout=15)
+    # 21 requests within 0.9 s: a loaded machine may be slower, and then
+    # the first has left the window; the window is left to empty and the
+    # flood sent again (a few times at most).
+    for _ in range(5):
+        t0 = time.monotonic()
+        codes = [token(V + "&resource=x", conn=c)[0] for _ in range(21)]
+        if time.monotonic() - t0 < 0.9:
+            break
+        f.take_violations()
+        time.sleep(1.05)
     check(time.monotonic() - t0 < 0.9, "21 requests within 0.9 s")
     check(codes == [200] * 20 + [429],
           "21st request within 1 s refused: %s" % codes)
@@ -617,12 +628,13 @@ def rate_limits():
     time.sleep(1.05)
     check(token(V + "&resource=x", conn=c)[0] == 200, "window slides")
     c.close()
-    f.scenario(delay_ms=500, rate_limit_per_s=1000)
+    # Held 3 s each: six sent together overlap however slow the machine.
+    f.scenario(delay_ms=3000, rate_limit_per_s=1000)
     barrier = threading.Barrier(6)
     results = []
 
     def one():
-        cc = http.client.HTTPConnection("127.0.0.1", f.port, timeout=5)
+        cc = http.client.HTTPConnection("127.0.0.1", f.port, timeout=15)
         cc.connect()
         barrier.wait()
         results.append(token(V + "&resource=x", conn=cc)[0])
@@ -631,7 +643,7 @@ def rate_limits():
     for t in threads:
         t.start()
     for t in threads:
-        t.join(5)
+        t.join(30)
     check(sorted(results) == [200] * 5 + [429],
           "6th concurrent request refused: %s" % results)
     st = f.state()
@@ -679,7 +691,7 @@ def resets_delay_lifetime():
                          "&resource=x"])
     check(rc == 56 and st == 0, "curl sees a reset: rc %d" % rc)
     f.scenario(reset_connection_next_n=1)
-    c = http.client.HTTPConnection("127.0.0.1", f.port, timeout=5)
+    c = http.client.HTTPConnection("127.0.0.1", f.port, timeout=15)
     try:
         token(V + "&resource=x", conn=c)
         check(False, "http.client got an answer")
@@ -688,15 +700,16 @@ def resets_delay_lifetime():
     c.close()
     check(token(V + "&resource=x")[0] == 200, "next one served")
     check(f.state()["counts"]["resets"] == 2, "resets counted")
-    f.scenario(delay_ms=300, token_lifetime_s=3600)
+    # 1.5 s, so that an error answered within 1 s is clearly not delayed.
+    f.scenario(delay_ms=1500, token_lifetime_s=3600)
     t0 = time.monotonic()
     st, _, _, obj = token(V + "&resource=x")
-    check(st == 200 and time.monotonic() - t0 >= 0.3, "delayed")
+    check(st == 200 and time.monotonic() - t0 >= 1.5, "delayed")
     check(obj["expires_in"] == "3600" and int(obj["expires_on"]) -
           int(obj["not_before"]) == 3600, "lifetime toggle")
     t0 = time.monotonic()
     token(V + "&resource=x&client_id=" + UNKNOWN)
-    check(time.monotonic() - t0 < 0.25, "errors are not delayed")
+    check(time.monotonic() - t0 < 1, "errors are not delayed")
 
 
 @test
@@ -740,7 +753,7 @@ def state_counters():
 @test
 def transport_strictness():
     f = CTX["fake"]
-    c = http.client.HTTPConnection("127.0.0.1", f.port, timeout=5)
+    c = http.client.HTTPConnection("127.0.0.1", f.port, timeout=15)
     token(V + "&resource=x", conn=c)
     sock = c.sock
     for _ in range(3):
@@ -789,7 +802,7 @@ def node_env():
 def get_token(*args):
     r = subprocess.run(["node", os.path.join(NODE_DIR, "getToken.js")] +
                        list(args), capture_output=True, text=True,
-                       timeout=25, env=node_env(), cwd=NODE_DIR)
+                       timeout=90, env=node_env(), cwd=NODE_DIR)
     lines = r.stdout.splitlines()
     try:
         out = json.loads(lines[0]) if len(lines) == 1 else None
@@ -878,9 +891,9 @@ pid=$!
 trap 'rc=$?; kill $pid 2>/dev/null; wait $pid 2>/dev/null || :; exit $rc' EXIT
 n=0
 while [ ! -f "$D/state/port" ]; do
-    n=$((n + 1)); [ $n -lt 500 ] || exit 3; sleep 0.02
+    n=$((n + 1)); [ $n -lt 1500 ] || exit 3; sleep 0.02
 done
-curl -sS --max-time 5 -H Metadata:true -o "$D/curl.json" \
+curl -sS --max-time 20 -H Metadata:true -o "$D/curl.json" \
     "http://169.254.169.254/metadata/identity/oauth2/token?$V&resource=x"
 if [ -n "$NODE" ]; then
     (cd "$NODE" && node getToken.js https://vault.azure.net --default \
@@ -888,7 +901,7 @@ if [ -n "$NODE" ]; then
     (cd "$NODE" && node getToken.js https://vault.azure.net "$CLIENT" \
         >"$D/mi.json" 2>>"$D/stderr") || true
 fi
-curl -sS --max-time 5 -o "$D/state.json" \
+curl -sS --max-time 20 -o "$D/state.json" \
     "http://127.0.0.1:$(cat "$D/state/control-port")/state"
 """
 
@@ -920,7 +933,7 @@ def real_address_in_netns():
                          env=env, start_new_session=True,
                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
-        out = p.communicate(timeout=15)[0]
+        out = p.communicate(timeout=120)[0]
     except subprocess.TimeoutExpired:
         os.killpg(p.pid, signal.SIGKILL)
         out = p.communicate()[0]
@@ -948,6 +961,9 @@ def real_address_in_netns():
 
 # ------------------------------------------------------------------ main
 
+WATCHDOG_S = 240
+
+
 class Overtime(BaseException):
     """Raised by the watchdog; not an Exception, so no test swallows it."""
 
@@ -958,10 +974,10 @@ def main():
     fakes = []
 
     def alarm(signum, frame):
-        raise Overtime("imds_test: over 28 s")
+        raise Overtime("imds_test: over %d s" % WATCHDOG_S)
     signal.signal(signal.SIGALRM, alarm)
     signal.signal(signal.SIGTERM, lambda s, f: sys.exit(1))
-    signal.alarm(28)
+    signal.alarm(WATCHDOG_S)
     try:
         fakes.append(Fake(root, "main", ["--tenant", imds.DEFAULT_TENANT]))
         CTX["fake"] = fakes[0].wait()
