@@ -18,9 +18,10 @@ python3 tests/fakes/kube_api.py --listen 127.0.0.1:0 \
 	--control-port-file "$dir/ctl" 2>"$dir/kube.log" &
 pid=$!
 i=0
+# 30 s: the fake loads its keys in Python, slow on a loaded machine.
 while [ ! -s "$dir/port" ] || [ ! -s "$dir/ctl" ]; do
 	i=$((i + 1))
-	if [ $i -gt 100 ]; then
+	if [ $i -gt 300 ]; then
 		cat "$dir/kube.log"
 		echo "0 passed, 1 failed"
 		exit 1
