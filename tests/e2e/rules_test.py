@@ -162,7 +162,7 @@ def up():
     track()
     spawn([sys.executable, "-c", SERVER, IMDS, "80", "real-imds"], NODE)
     wait_for(lambda: curl(NODE, "http://%s/" % IMDS) == "real-imds",
-             what="the real imds")
+             timeout=30, what="the real imds")
     start_standin()
 
 
@@ -170,7 +170,7 @@ def start_standin():
     """A stand-in for podid on NODE_IP:2579; returns its process."""
     p = spawn([sys.executable, "-c", SERVER, NODE_IP, "2579", "podid"], NODE)
     wait_for(lambda: curl(NODE, "http://%s:2579/" % NODE_IP) == "podid",
-             what="the podid stand-in")
+             timeout=30, what="the podid stand-in")
     return p
 
 
