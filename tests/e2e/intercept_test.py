@@ -63,10 +63,17 @@ def alive(pid):
 
 
 def podid_pid(t):
-    r = sh("pgrep", "-f", "^%s run " % PODID, check=False)
-    for p in r.stdout.split():
-        if os.path.exists("/proc/%s" % p) and status_of(int(p)).get("Name") == "podid":
-            return int(p)
+    """This run's podid: `ip netns exec` execs it, or (older iproute2) its
+    child.  Never another run's podid of the same binary, which a search
+    by command line finds as well when tests run side by side."""
+    pids = [t.podid.pid] + [int(k) for k in sh(
+        "pgrep", "-P", str(t.podid.pid), check=False).stdout.split()]
+    for p in pids:
+        try:
+            if status_of(p).get("Name") == "podid":
+                return p
+        except OSError:
+            pass
     return None
 
 
