@@ -901,8 +901,10 @@ def c_park_then_event(w):
              timeout=10, step=0.02, what="the request parked in podid")
     if bg.done_at is not None:
         raise Fail("answered before its pod existed: %r" % bg.result())
-    w.add(P_LATE, "shop", "late-1", {"app": "orders"})
+    # Taken before the add: the fake sends the watch event before it
+    # answers the add, so podid may answer the pod before add() returns.
     event_at = time.monotonic()
+    w.add(P_LATE, "shop", "late-1", {"app": "orders"})
     r = bg.result()
     w.check_token(r, ORDERS, VAULT, "parked request")
     need(bg.done_at >= event_at, "answered before the event")
