@@ -54,7 +54,9 @@ class Topo:
     """One node with npods pod namespaces; tag keeps names unique."""
 
     def __init__(self, npods=2, tag=None):
-        self.tag = tag or "%x" % (os.getpid() & 0xFFF)
+        # The whole pid (22 bits at most: link names stay within 15
+        # characters): runs side by side never share a name.
+        self.tag = tag or "%x" % os.getpid()
         n = _free_subnet(int(self.tag, 16) % 200)
         self.node = "pd%s-node" % self.tag
         self.pods = ["pd%s-p%d" % (self.tag, i) for i in range(npods)]
@@ -157,8 +159,10 @@ class Topo:
                             "--control-listen", self.root_ip + ":0",
                             "--control-port-file", cf])
         self.kube_state = state
-        self.kube_port = int(wait_for(lambda: _read(pf), what="kube port"))
-        self.kube_ctl = "http://%s:%d" % (self.root_ip, int(wait_for(lambda: _read(cf), what="kube control port")))
+        self.kube_port = int(wait_for(lambda: _read(pf), timeout=30,
+                                      what="kube port"))
+        self.kube_ctl = "http://%s:%d" % (self.root_ip, int(wait_for(
+            lambda: _read(cf), timeout=30, what="kube control port")))
 
     def start_imds(self, identities):
         """identities: list of {client_id, object_id, msi_res_id}."""
@@ -174,7 +178,8 @@ class Topo:
                             "--control-listen", self.node_up_ip + ":0",
                             "--control-port-file", cf], ns=self.node)
         self.imds_state = state
-        self.imds_ctl = "http://%s:%d" % (self.node_up_ip, int(wait_for(lambda: _read(cf), what="imds control port")))
+        self.imds_ctl = "http://%s:%d" % (self.node_up_ip, int(wait_for(
+            lambda: _read(cf), timeout=30, what="imds control port")))
 
     def start_aad(self, apps=None):
         """The fake Azure AD (tests/fakes/aad.py) in the root namespace on
@@ -199,7 +204,7 @@ class Topo:
         self.aad_state = state
         # control-port is written before port: both are there once port is.
         port = int(wait_for(lambda: _read(os.path.join(state, "port")),
-                            what="aad port"))
+                            timeout=30, what="aad port"))
         ctl = int(_read(os.path.join(state, "control-port")))
         self.aad_ctl = "http://%s:%d" % (self.root_ip, ctl)
         self.aad_url = "https://%s:%d" % (self.root_ip, port)
@@ -222,7 +227,7 @@ class Topo:
                 "--kube-token-file", self.token, "--kube-ca-file", self.ca,
                 "--node", NODE_NAME, "--log-level", "debug"] + list(extra)
         self.podid = self.spawn("podid", argv, ns=self.node)
-        wait_for(lambda: self.ready(), timeout=15, what="podid ready")
+        wait_for(lambda: self.ready(), timeout=30, what="podid ready")
 
     def ready(self):
         r = sh("curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
@@ -272,7 +277,7 @@ class Topo:
             if p.poll() is None:
                 try:
                     os.killpg(p.pid, signal.SIGTERM)
-                    p.wait(timeout=5)
+                    p.wait(timeout=15)  # a sanitized exit checks leaks
                 except (ProcessLookupError, subprocess.TimeoutExpired):
                     try:
                         os.killpg(p.pid, signal.SIGKILL)
