@@ -13,7 +13,8 @@ load generators in pod namespaces send token requests, on keep-alive and
 fresh connections, and count every answer that is not the pod's token.
 
     (a) a swap adding a binding: the pod gets the new identity's token
-        within 1 s; the load sees no failure
+        within 2 s (the settle time is 50 ms, the safety net 60 s); the
+        load sees no failure
     (b) a swap to a broken policy: the old one keeps serving, podid logs
         every diagnostic in GNU form, /readyz says so in its detail; a
         swap back clears it
@@ -22,9 +23,10 @@ fresh connections, and count every answer that is not the pod's token.
 
 One topology (tests/e2e/topo.py); standard library only; needs root.
 Prints "ok NAME" or "FAIL NAME: why" per case and ends with "N passed, N
-failed"; exits 1 on failure.  A watchdog ends the run after 150 s.
+failed"; exits 1 on failure.  A watchdog ends the run after 300 s.
 """
 
+import hashlib
 import json
 import os
 import re
@@ -41,7 +43,7 @@ sys.path.insert(0, HERE)
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 from topo import Results, Topo, wait_for  # noqa: E402
 
-WATCHDOG_S = 150
+WATCHDOG_S = 300
 SUB = "/subscriptions/0b1f6471-1bf0-4dda-aec3-cb9272f09590"
 MI = SUB + "/resourceGroups/e2e/providers/Microsoft.ManagedIdentity/" \
     "userAssignedIdentities/"
@@ -240,6 +242,38 @@ class World:
         doc = self.readyz()[1]
         return doc.get("detail") if isinstance(doc, dict) else None
 
+    def ops(self, path):
+        """The body of podid's ops listener's path (127.0.0.1:2580)."""
+        r = subprocess.run(["ip", "netns", "exec", self.t.node, "curl", "-s",
+                            "-m", "5", "http://127.0.0.1:2580" + path],
+                           capture_output=True, text=True)
+        return r.stdout
+
+    def served(self):
+        """Token requests podid has answered 200 so far (/metrics)."""
+        key = 'podid_http_requests_total{route="token",code="200"} '
+        for ln in self.ops("/metrics").splitlines():
+            if ln.startswith(key):
+                return int(float(ln[len(key):]))
+        return 0
+
+    def under_load(self, n=20):
+        """Waits until the load generators just started are running: podid
+        has served n more tokens (a generator's start takes a while on a
+        loaded machine)."""
+        base = self.served()
+        wait_for(lambda: self.served() >= base + n, timeout=30,
+                 what="the load generators at work")
+
+    def running(self, text):
+        """Whether the running policy is text (its sha256 in /status)."""
+        try:
+            st = json.loads(self.ops("/status"))
+        except ValueError:
+            return False
+        return st["policy"]["sha256"] == hashlib.sha256(
+            text.encode()).hexdigest()
+
     def alive(self):
         need(self.t.podid.poll() is None,
              "podid exited: " + self.t.log("podid")[-1500:])
@@ -290,12 +324,12 @@ def c_add_binding(w):
     code, _ = w.token(P_ORDERS)
     need(code == 400, "orders before its binding: %d" % code)
     load = Load(w, P_WEB, WEB["client_id"], 4)
-    time.sleep(1.0)
+    w.under_load()
     n0 = len(w.msgs())
     t0 = time.monotonic()
     w.cm.swap({FILE: POL_ORDERS})
     got = None
-    while time.monotonic() - t0 < 3:
+    while time.monotonic() - t0 < 10:
         code, cid = w.token(P_ORDERS)
         if code == 200:
             got = time.monotonic() - t0
@@ -303,7 +337,7 @@ def c_add_binding(w):
             break
         time.sleep(0.05)
     need(got is not None, "orders never got its token")
-    need(got <= 1.0, "the new binding served after %.2f s" % got)
+    need(got <= 2.0, "the new binding served after %.2f s" % got)
     load.check("load during the swap")
     msgs = w.msgs()[n0:]
     need(any("changed on disk" in m for m in msgs),
@@ -317,11 +351,11 @@ def c_broken_policy(w):
     """A swap to a broken policy: the old one serves, GNU diagnostics in
     the log, /readyz's detail says so; a swap back clears it."""
     load = Load(w, P_WEB, WEB["client_id"], 4)
-    time.sleep(0.5)
+    w.under_load()
     n0 = len(w.msgs())
     w.cm.swap({FILE: POL_BROKEN})
     wait_for(lambda: any("does not load" in m for m in w.msgs()[n0:]),
-             timeout=3, what="the failed reload in the log")
+             timeout=10, what="the failed reload in the log")
     msgs = w.msgs()[n0:]
     gnu = [m for m in msgs if re.match(
         r"policy: %s:\d+:\d+: error: " % re.escape(w.policy), m)]
@@ -338,7 +372,7 @@ def c_broken_policy(w):
     load.check("load during the broken swap")
     # The ops listener's /readyz (127.0.0.1:2580) is the lead's to check.
     w.cm.swap({FILE: POL_ORDERS})
-    wait_for(lambda: w.detail() == "", timeout=3,
+    wait_for(lambda: w.detail() == "", timeout=10,
              what="the detail cleared by a good swap")
     w.alive()
 
@@ -349,16 +383,20 @@ def c_swap_storm(w):
     n0 = len(w.msgs())
     loads = [Load(w, P_WEB, WEB["client_id"], 11),
              Load(w, P_ORDERS, ORDERS["client_id"], 11)]
-    time.sleep(0.3)
+    w.under_load(40)
     end = time.monotonic() + 10
     swaps = 0
+    last = None
     while time.monotonic() < end:
-        w.cm.swap({FILE: POL_ORDERS2 if swaps % 2 == 0 else POL_ORDERS})
+        last = POL_ORDERS2 if swaps % 2 == 0 else POL_ORDERS
+        w.cm.swap({FILE: last})
         swaps += 1
         time.sleep(0.01)
     for i, load in enumerate(loads):
         load.check("load %d during %d swaps" % (i, swaps), minimum=100)
-    time.sleep(0.5)
+    # Every reload done: the last swap's policy is the running one.
+    wait_for(lambda: w.running(last), timeout=10,
+             what="the last swap's policy running")
     msgs = w.msgs()[n0:]
     loaded = sum(1 for m in msgs if " loaded: " in m)
     need(swaps >= 100, "only %d swaps" % swaps)
@@ -397,7 +435,7 @@ def main():
             t.dnat()
             t.start_podid(w.policy)
             wait_for(lambda: w.token(P_WEB) == (200, WEB["client_id"]),
-                     timeout=10, what="the web pod's first token")
+                     timeout=30, what="the web pod's first token")
             for name, fn in CASES:
                 if t.podid.poll() is not None:
                     res.failed += 1
