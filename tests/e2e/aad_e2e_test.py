@@ -21,7 +21,7 @@ are 0644 there, never elsewhere).
 
 Prints "ok NAME" or "FAIL NAME: why" per case and ends with "N passed, N
 failed"; exits 1 on failure.  Needs root; every namespace and child goes,
-also after a failure or SIGTERM, and a watchdog ends the run after 180 s.
+also after a failure or SIGTERM, and a watchdog ends the run after 360 s.
 """
 
 import base64
@@ -40,7 +40,7 @@ sys.path.insert(0, HERE)
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 from topo import FAKES, REPO, Results, Topo, wait_for  # noqa: E402
 
-WATCHDOG_S = 180
+WATCHDOG_S = 360
 TENANT = "3c5d7e9f-1a2b-4c3d-8e4f-5a6b7c8d9e01"
 CID = {  # client ids of the app registrations
     "secret": "a1000000-0000-4000-8000-000000000001",
@@ -255,7 +255,7 @@ class World:
         return self.log().count(" loaded: ")
 
     def wait_reload(self, before):
-        wait_for(lambda: self.loads() > before, timeout=10,
+        wait_for(lambda: self.loads() > before, timeout=30,
                  what="podid's reload")
 
     def audits(self):
@@ -615,7 +615,7 @@ def aad_restart(w):
                       "--key", os.path.join(certs, "server.key"),
                       "--control-listen", t.aad_ctl[len("http://"):]])
     wait_for(lambda: os.path.exists(os.path.join(t.aad_state, "port")),
-             what="the fake Azure AD again")
+             timeout=30, what="the fake Azure AD again")
     w.register("secret", secret=SECRET_2)
     for name in ("rs", "ps", "es"):
         w.register(name, cert=w.certs[name])
