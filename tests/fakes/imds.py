@@ -969,7 +969,12 @@ class ImdsHandler(http.server.BaseHTTPRequestHandler):
             raise ImdsError(status, code, text, headers=headers)
 
     def reset_connection(self):
-        """Close with a TCP RST (SO_LINGER 0), answering nothing."""
+        """Close with a TCP RST (SO_LINGER 0), answering nothing.
+
+        Settled first, as an answer is: a client that has seen the reset
+        (and retries at once) finds it in /state and requests.log, and the
+        request out of the in-flight count."""
+        self.settle()
         self.close_connection = True
         sock = self.connection
         try:
