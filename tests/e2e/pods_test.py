@@ -181,6 +181,22 @@ class Fake:
         return {p["metadata"]["uid"]: expect(p) for p in st["pods"]
                 if p["spec"].get("nodeName") == NODE}
 
+    def logged(self):
+        """Lines of the fake's requests.log."""
+        with open(os.path.join(self.state_dir, "requests.log")) as f:
+            return sum(1 for _ in f)
+
+    def quiet(self, timeout=15):
+        """Waits until every request the fake has begun, live watches
+        aside, is in its log: it logs a request after answering it, so
+        podid may have its answer (and have exited) before that."""
+        def done():
+            st = self.state()
+            begun = st["list_requests"] + st["watch_requests"] + \
+                st["token_requests"] - len(st["active_watches"])
+            return self.logged() >= begun
+        return wait_for(done, timeout)
+
     def violations(self):
         with open(os.path.join(self.state_dir, "violations.log")) as f:
             return [x for x in f.read().splitlines() if x]
@@ -536,6 +552,7 @@ def plain_list(sc):
             st0 = f.state()
             rc, d, err, p = run_list(f, "list-%d-%d" % (n, page),
                                      ["--page-size", str(page)])
+            f.quiet()
             st1 = f.state()
             what = "%d pods, page %d" % (n, page)
             sc.check(rc == 0, "%s: exit %s: %s" % (what, rc, err[-500:]))
@@ -576,6 +593,7 @@ def large_pages(sc):
     sc.check("a list page of 240 pods is larger than" in err and
              "asking for 120 a page" in err, "the smaller pages are "
              "logged: %s" % err[-300:])
+    f.quiet()
     limits = [urllib.parse.parse_qs(r["query"])["limit"][0]
               for r in f.state()["recent_requests"]]
     sc.check(limits == ["240", "120", "120"], "limits asked: %s" % limits)
@@ -932,6 +950,8 @@ def bad_certificates(sc):
         sc.check(d is None, "%s: printed a dump" % name)
         sc.check(err in stderr, "%s: stderr does not name %s: %s" % (
             name, err, stderr[-300:]))
+        # The fake counts its failed handshake once podid has gone.
+        wait_for(lambda: f.state()["tls_failures"] >= 1, 15)
         st = f.state()
         sc.check(st["list_requests"] == 0 and st["tls_failures"] >= 1,
                  "%s: %d lists, %d TLS failures" % (
