@@ -159,7 +159,7 @@ for i in 1 2; do
 	hp=$!
 	n=0
 	until grep -q 'podid-static$' "/proc/$hp/maps" 2>/dev/null ||
-	    [ $n -ge 100 ]; do
+	    [ $n -ge 400 ]; do
 		sleep 0.05
 		n=$((n + 1))
 	done
@@ -254,7 +254,13 @@ else
 	bad "podid run in an empty root: uid 65534, seccomp on, answers 400"
 fi
 kill -HUP "$pid" 2>/dev/null
-sleep 0.5
+# The reload is logged when the loop has read the signal: waited for (10 s
+# at most), since a loaded machine may take longer than any fixed sleep.
+for _ in $(seq 100); do
+	[ "$(grep -c 'policy: /p.pol loaded' "$tmp/run.log")" -ge 2 ] && break
+	kill -0 "$pid" 2>/dev/null || break
+	sleep 0.1
+done
 if kill -0 "$pid" 2>/dev/null &&
     [ "$(grep -c 'policy: /p.pol loaded' "$tmp/run.log")" -eq 2 ] &&
     [ "$(get)" = 400 ]; then
