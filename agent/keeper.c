@@ -61,8 +61,8 @@ keeper_report(int fd, const char *fmt, ...)
 		_exit(0); /* the agent is gone */
 }
 
-static void __attribute__((noreturn))
-keeper_main(int fd, const struct rules_spec *spec, uid_t uid, gid_t gid)
+static void __attribute__((noreturn)) keeper_main(
+    int fd, const struct rules_spec *spec, uid_t uid, gid_t gid, pid_t agent)
 {
 	struct timespec ts = {LIM_RULES_KEEP_MS / 1000,
 	    (long)(LIM_RULES_KEEP_MS % 1000) * 1000000L};
@@ -71,7 +71,11 @@ keeper_main(int fd, const struct rules_spec *spec, uid_t uid, gid_t gid)
 
 	(void)prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0);
 	(void)prctl(PR_SET_NAME, "podid-keeper", 0, 0, 0);
-	if (getppid() == 1)
+	/*
+	 * The agent may have died before PR_SET_PDEATHSIG: then the keeper has
+	 * been reparented, to init or to a subreaper, whose pid is not 1.
+	 */
+	if (getppid() != agent)
 		_exit(0);
 	if (keeper_drop(uid, gid) != 0) {
 		keeper_report(fd, "failed: cannot keep CAP_NET_ADMIN alone");
@@ -80,7 +84,7 @@ keeper_main(int fd, const struct rules_spec *spec, uid_t uid, gid_t gid)
 	keeper_report(fd, "started: checking every %u ms", LIM_RULES_KEEP_MS);
 	for (;;) {
 		nanosleep(&ts, NULL);
-		if (getppid() == 1)
+		if (getppid() != agent)
 			_exit(0);
 		if ((rc = rules_status(spec, &st)) != 0) {
 			keeper_report(fd, "failed: reading the ruleset: %s",
@@ -102,7 +106,7 @@ keeper_start(
     struct keeper *k, const struct rules_spec *spec, uid_t uid, gid_t gid)
 {
 	int p[2];
-	pid_t pid;
+	pid_t pid, agent = getpid();
 
 	k->pid = 0;
 	k->fd = -1;
@@ -119,7 +123,7 @@ keeper_start(
 		if (p[1] > 3)
 			(void)close_range(3, (unsigned)p[1] - 1, 0);
 		(void)close_range((unsigned)p[1] + 1, ~0u, 0);
-		keeper_main(p[1], spec, uid, gid);
+		keeper_main(p[1], spec, uid, gid, agent);
 	}
 	close(p[1]);
 	(void)fcntl(p[0], F_SETFL, O_NONBLOCK);
