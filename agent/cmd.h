@@ -10,6 +10,15 @@
 #define CMD_USAGE  64 /* EX_USAGE: bad command line */
 #define CMD_CONFIG 78 /* EX_CONFIG: bad configuration (policy) */
 
+/*
+ * A numeric option of command cmd: arg must be decimal digits only and
+ * within [min, max] (max < UINT_MAX).  Returns 0 with *out set, or -1
+ * after one line on stderr naming the command, the option, the argument
+ * and the range.  agent/cmd_args.c.
+ */
+int cmd_uint(const char *cmd, const char *opt, const char *arg, unsigned min,
+    unsigned max, unsigned *out);
+
 /* podid policy check|explain|fmt: agent/cmd_policy.c */
 int cmd_policy(int argc, char **argv);
 

@@ -266,16 +266,24 @@ pods_parse(int argc, char **argv, struct pods_opts *o)
 			o->json = strcmp(optarg, "json") == 0;
 			break;
 		case 'm':
-			o->max_pods = (unsigned)strtoul(optarg, NULL, 10);
+			if (cmd_uint("pods", "max-pods", optarg, 1,
+			        LIM_PODCACHE_PODS_MAX, &o->max_pods) == -1)
+				return -1;
 			break;
 		case 'T':
-			o->timeout_s = (unsigned)strtoul(optarg, NULL, 10);
+			if (cmd_uint("pods", "timeout", optarg, 1, 3600,
+			        &o->timeout_s) == -1)
+				return -1;
 			break;
 		case 'P':
-			o->page = (unsigned)strtoul(optarg, NULL, 10);
+			if (cmd_uint("pods", "page-size", optarg, 1, 500,
+			        &o->page) == -1)
+				return -1;
 			break;
 		case 'W':
-			o->watch_s = (unsigned)strtoul(optarg, NULL, 10);
+			if (cmd_uint("pods", "watch-timeout", optarg, 2, 3600,
+			        &o->watch_s) == -1)
+				return -1;
 			break;
 		case 'l':
 			if ((lvl = log_level_parse(optarg)) < 0)
@@ -286,10 +294,6 @@ pods_parse(int argc, char **argv, struct pods_opts *o)
 			return -1;
 		}
 	}
-	if (o->page == 0 || o->page > 500 || o->watch_s < 2 ||
-	    o->watch_s > 3600 || o->max_pods == 0 ||
-	    o->max_pods > LIM_PODCACHE_PODS_MAX)
-		return -1;
 	return optind == argc ? 0 : -1;
 }
 

@@ -233,13 +233,19 @@ run_parse(int argc, char **argv, struct run_opts *o)
 			o->imds = optarg;
 			break;
 		case 'C':
-			o->max_conns = (unsigned)strtoul(optarg, NULL, 10);
+			if (cmd_uint("run", "max-connections", optarg, 1,
+			        LIM_SRV_CONNS_MAX, &o->max_conns) == -1)
+				return -1;
 			break;
 		case 'm':
-			o->max_pods = (unsigned)strtoul(optarg, NULL, 10);
+			if (cmd_uint("run", "max-pods", optarg, 1,
+			        LIM_PODCACHE_PODS_MAX, &o->max_pods) == -1)
+				return -1;
 			break;
 		case 'S':
-			o->token_slots = (unsigned)strtoul(optarg, NULL, 10);
+			if (cmd_uint("run", "token-slots", optarg, 1,
+			        LIM_TOK_SLOTS_MAX, &o->token_slots) == -1)
+				return -1;
 			break;
 		case 'a':
 			o->api = optarg;
@@ -304,9 +310,7 @@ run_parse(int argc, char **argv, struct run_opts *o)
 			return -1;
 		}
 	}
-	if (o->policy == NULL || o->max_conns == 0 ||
-	    o->max_conns > LIM_SRV_CONNS_MAX || o->max_pods == 0 ||
-	    o->max_pods > LIM_PODCACHE_PODS_MAX || o->token_slots == 0)
+	if (o->policy == NULL)
 		return -1;
 	return optind == argc ? 0 : -1;
 }
