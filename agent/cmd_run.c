@@ -315,6 +315,44 @@ run_parse(int argc, char **argv, struct run_opts *o)
 	return optind == argc ? 0 : -1;
 }
 
+/*
+ * The addresses on the command line, each checked before anything starts,
+ * so a typo is named rather than failing later with a vaguer error.
+ */
+static int
+run_check_addrs(const struct run_opts *o)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	struct aad_url u;
+	char hp[128];
+
+	if (server_parse_addr(o->listen, &ss, &sl) == -1) {
+		log_warnx("run: --listen %s: not IP:PORT (port 1 to 65535)",
+		    o->listen);
+		return -1;
+	}
+	if (o->ops_listen != NULL &&
+	    server_parse_addr(o->ops_listen, &ss, &sl) == -1) {
+		log_warnx(
+		    "run: --ops-listen %s: not IP:PORT or off", o->ops_listen);
+		return -1;
+	}
+	if (imdsc_endpoint(o->imds, &ss, &sl, hp, sizeof(hp)) != 0) {
+		log_warnx(
+		    "run: --imds-endpoint %s: not http://IP[:PORT]", o->imds);
+		return -1;
+	}
+	if (o->aad_authority != NULL &&
+	    aad_authority_parse(o->aad_authority, &u) != 0) {
+		log_warnx("run: --aad-authority %s: not https://HOST[:PORT]"
+		          "[/PATH]",
+		    o->aad_authority);
+		return -1;
+	}
+	return 0;
+}
+
 /* Every diagnostic of a failed load, one log line each, GNU form. */
 static void
 run_log_diags(const struct pol_slot *s)
@@ -770,6 +808,8 @@ cmd_run(int argc, char **argv)
 		return CMD_USAGE;
 	}
 	log_init(r.o.level, r.o.json);
+	if (run_check_addrs(&r.o) == -1)
+		return CMD_USAGE;
 	run_local_ifaddrs(&r.o);
 	if (kube_config_init(&kc, r.o.api, r.o.token, r.o.ca, r.o.node, err,
 	        sizeof(err)) == -1) {

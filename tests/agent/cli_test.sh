@@ -1,8 +1,9 @@
 #!/bin/sh
-# The numeric options of `podid run` and `podid pods`, through the real
-# binary ($O/podid): a value at its limit gets past option parsing, one
-# past it (or not a number at all) exits 64 with one line naming the
-# option, the value and the range, before anything starts.
+# The numeric and address options of `podid run` and `podid pods`, through
+# the real binary ($O/podid): a value at its limit gets past option
+# parsing, one past it (or not a number or address at all) exits 64 with
+# one line naming the option, the value and what it must be, before
+# anything starts.
 # Ends with "N passed, N failed".
 cd "$(dirname "$0")/../.." || exit 1
 O=${O:-build}
@@ -10,7 +11,11 @@ bin=$O/podid
 pass=0 fail=0
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-printf 'identity a { managed client_id "00000000-0000-0000-0000-000000000001" }\n' >"$tmp/p.pol"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+    -subj /CN=podid-cli-test -days 1 -keyout "$tmp/ca.key" \
+    -out "$tmp/ca.pem" >/dev/null 2>&1 || { echo "openssl failed"; exit 1; }
+echo token >"$tmp/token"
+printf 'identity a {\n    kind      managed\n    client-id "00000000-0000-0000-0000-000000000001"\n}\n' >"$tmp/p.pol"
 
 # refused CMD OPT VALUE RANGE: exit 64 and the line "... OPT: "VALUE" ... RANGE".
 refused() {
@@ -27,9 +32,14 @@ refused() {
 # later for want of an API server: that is past option parsing).
 taken() {
 	timeout 2 "$bin" "$1" --policy "$tmp/p.pol" "--$2" "$3" --kube-api https://127.0.0.1:1 \
-	    --kube-token-file /dev/null --node n1 ${4:-} >"$tmp/out" 2>&1
+	    --kube-token-file "$tmp/token" --kube-ca-file "$tmp/ca.pem" \
+	    --node n1 ${4:-} >"$tmp/out" 2>&1
 	rc=$?
-	if [ $rc -ne 64 ] && ! grep -q "not a whole number" "$tmp/out"; then
+	# run must get as far as listening; pods as far as asking the API.
+	want="run: listening on"
+	[ "$1" = pods ] && want="kube"
+	if [ $rc -ne 64 ] && ! grep -q "not a whole number\|: not " "$tmp/out" &&
+	    grep -q "$want" "$tmp/out"; then
 		pass=$((pass + 1)); echo "ok   $1 --$2 $3 taken"
 	else
 		fail=$((fail + 1)); echo "FAIL $1 --$2 $3 not taken: exit $rc"
@@ -37,6 +47,26 @@ taken() {
 	fi
 }
 
+# bad_addr OPT VALUE WANT: run exits 64 naming the option and its value.
+bad_addr() {
+	"$bin" run --policy "$tmp/p.pol" --rules off "--$1" "$2" >"$tmp/out" 2>&1
+	rc=$?
+	if [ $rc -eq 64 ] && grep -qF -- "run: --$1 $2: not $3" "$tmp/out"; then
+		pass=$((pass + 1)); echo "ok   run --$1 $2 refused"
+	else
+		fail=$((fail + 1)); echo "FAIL run --$1 $2: exit $rc"
+		sed 's/^/    /' "$tmp/out" | head -5
+	fi
+}
+
+bad_addr listen 127.0.0.1:65536 "IP:PORT"
+bad_addr listen 127.0.0.1:12x "IP:PORT"
+bad_addr listen localhost:2579 "IP:PORT"
+bad_addr ops-listen 127.0.0.1:70000 "IP:PORT or off"
+bad_addr imds-endpoint http://169.254.169.254:65536 "http://IP[:PORT]"
+bad_addr imds-endpoint https://169.254.169.254 "http://IP[:PORT]"
+bad_addr aad-authority ftp://login.example.com "https://HOST[:PORT][/PATH]"
+bad_addr aad-authority "https://user@login.example.com" "https://HOST[:PORT][/PATH]"
 refused run max-pods 0 "1 to 8192"
 refused run max-pods 8193 "1 to 8192"
 refused run max-pods 4294967297 "1 to 8192"
@@ -53,7 +83,10 @@ refused pods watch-timeout 1 "2 to 3600"
 refused pods watch-timeout 3601 "2 to 3600"
 refused pods timeout 0 "1 to 3600"
 refused pods timeout 5s "1 to 3600"
-run_off="--rules off --listen 127.0.0.1:0 --ops-listen off --log-level warn"
+run_off="--rules off --listen 127.0.0.1:32579 --ops-listen off"
+taken run listen 127.0.0.1:65535 "--rules off --ops-listen off"
+bad_addr listen 127.0.0.1:0 "IP:PORT (port 1 to 65535)"
+taken run aad-authority https://login.example.com:8443/base "$run_off"
 taken run max-pods 8192 "$run_off"
 taken run max-connections 65536 "$run_off"
 taken run token-slots 4096 "$run_off"
