@@ -48,10 +48,10 @@
 
 #include "agent/aad.h"
 #include "agent/hclient.h"
-#include "agent/json.h"
 #include "agent/jwt.h"
 #include "agent/ktoken.h"
 #include "agent/log.h"
+#include "agent/oauth.h"
 #include "agent/resolv.h"
 
 #define AAD_NFETCH            (LIM_AAD_CONNS + LIM_AAD_QUEUE)
@@ -186,191 +186,49 @@ struct aad {
 
 /* ---- decoding (pure) --------------------------------------------------- */
 
-static int
-aad_json_err(int rc)
-{
-	switch (rc) {
-	case JSON_E_DUPKEY:
-		return AAD_E_DUP;
-	case JSON_E_TYPE:
-		return AAD_E_TYPE;
-	case JSON_E_SPACE:
-		return AAD_E_TOOLONG;
-	case JSON_E_NUL:
-		return AAD_E_VALUE;
-	case JSON_E_NOMEM:
-		return AAD_E_MEMBERS;
-	default:
-		return AAD_E_JSON;
-	}
-}
-
-static int
-aad_parse(
-    struct json_doc *doc, const char *body, size_t len, struct json_tok *toks)
-{
-	int rc = json_parse(doc, body, len, toks, LIM_AAD_JSON_TOKENS);
-
-	if (rc < 0)
-		return aad_json_err(rc);
-	return json_type(doc, 0) == JSON_OBJECT ? 0 : AAD_E_JSON;
-}
-
-/* Member key of the top object: its token, 0 when absent (never the
- * top object itself), or < 0. */
-static int
-aad_member(const struct json_doc *doc, const char *key, enum json_type type)
-{
-	int v = json_obj_get(doc, 0, key);
-
-	if (v == JSON_E_NOKEY)
-		return 0;
-	if (v < 0)
-		return aad_json_err(v);
-	if (type != JSON_NONE && json_type(doc, v) != type)
-		return AAD_E_TYPE;
-	return v;
-}
-
-/* String member key into dst: 1 when absent, 0 when copied, or < 0. */
-static int
-aad_str(const struct json_doc *doc, const char *key, char *dst, size_t dstlen,
-    size_t *len)
-{
-	int v = aad_member(doc, key, JSON_STRING), n;
-
-	if (v <= 0)
-		return v == 0 ? 1 : v;
-	if ((n = json_str_unescape(doc, v, dst, dstlen)) < 0)
-		return aad_json_err(n);
-	*len = (size_t)n;
-	return 0;
-}
-
-static bool
-aad_token_chars(const char *s, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		if (s[i] < 0x21 || s[i] > 0x7e || s[i] == '"' || s[i] == '\\')
-			return false;
-	return true;
-}
-
-static bool
-aad_no_controls(const char *s, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
-			return false;
-	return true;
-}
-
-/* A time member: an integer number or a string of digits, >= 0. */
-static int
-aad_time(const struct json_doc *doc, const char *key, int64_t *out)
-{
-	int v = aad_member(doc, key, JSON_NONE);
-	const char *p;
-	size_t n, i;
-	int64_t x = 0;
-
-	if (v <= 0)
-		return v == 0 ? 1 : v;
-	if (json_type(doc, v) == JSON_NUMBER) {
-		if (json_int64(doc, v, &x) != 0 || x < 0)
-			return AAD_E_NUMBER;
-		*out = x;
-		return 0;
-	}
-	if (json_type(doc, v) != JSON_STRING)
-		return AAD_E_TYPE;
-	/* Raw bytes: an escape is not a digit, so it is refused here. */
-	p = json_slice(doc, v, &n);
-	if (n == 0 || n > 18) /* 18 digits cannot overflow int64_t */
-		return AAD_E_NUMBER;
-	for (i = 0; i < n; i++) {
-		if (p[i] < '0' || p[i] > '9')
-			return AAD_E_NUMBER;
-		x = x * 10 + (p[i] - '0');
-	}
-	*out = x;
-	return 0;
-}
+/* agent/oauth.c decodes; its errors are ours, number for number. */
+#define AAD_SAME(e) ((int)AAD_E_##e == (int)OAUTH_E_##e)
+_Static_assert(AAD_SAME(JSON) && AAD_SAME(MEMBERS) && AAD_SAME(DUP) &&
+        AAD_SAME(TYPE) && AAD_SAME(TOOLONG) && AAD_SAME(VALUE) &&
+        AAD_SAME(NUMBER) && AAD_SAME(NOTOKEN) && AAD_SAME(NOEXPIRY) &&
+        AAD_SAME(NOERROR),
+    "aad_err and oauth_err differ");
 
 static int
 aad_decode_strings(const struct json_doc *doc, struct tok_token *out)
 {
-	size_t n = 0;
 	int rc;
 
-	rc = aad_str(doc, "access_token", out->access_token,
-	    sizeof(out->access_token), &n);
-	if (rc != 0)
-		return rc < 0 ? rc : AAD_E_NOTOKEN;
-	if (n == 0 || !aad_token_chars(out->access_token, n))
-		return AAD_E_VALUE;
-	out->access_len = n;
-	rc = aad_str(
-	    doc, "token_type", out->token_type, sizeof(out->token_type), &n);
-	if (rc < 0)
+	if ((rc = oauth_access_token(doc, out)) != 0 ||
+	    (rc = oauth_opt_str(doc, "token_type", out->token_type,
+	         sizeof(out->token_type), true)) != 0)
 		return rc;
-	if (rc == 1)
+	if (out->token_type[0] == '\0')
 		memcpy(out->token_type, "Bearer", 7);
-	else if (n == 0 || !aad_no_controls(out->token_type, n))
-		return AAD_E_VALUE;
 	/* v1 echoes resource: checked, then left for the caller to fill
 	 * with what the pod asked (IMDS echoes the request). */
-	rc = aad_str(doc, "resource", out->resource, sizeof(out->resource), &n);
-	if (rc < 0)
-		return rc;
-	if (rc == 0 && !aad_no_controls(out->resource, n))
-		return AAD_E_VALUE;
+	rc = oauth_opt_str(
+	    doc, "resource", out->resource, sizeof(out->resource), false);
 	memset(out->resource, 0, sizeof(out->resource));
-	return 0;
-}
-
-static int
-aad_decode_times(const struct json_doc *doc, int64_t now, struct tok_token *out)
-{
-	int64_t on = 0, in = 0, ext = 0, nb = now;
-	int ron, rin, rc;
-
-	if ((ron = aad_time(doc, "expires_on", &on)) < 0)
-		return ron;
-	if ((rin = aad_time(doc, "expires_in", &in)) < 0)
-		return rin;
-	if ((rc = aad_time(doc, "ext_expires_in", &ext)) < 0)
-		return rc;
-	if ((rc = aad_time(doc, "not_before", &nb)) < 0)
-		return rc;
-	if (ron == 1 && rin == 1)
-		return AAD_E_NOEXPIRY;
-	if (rin == 0) {
-		if (now < 0 || in > INT64_MAX - now)
-			return AAD_E_NUMBER;
-		on = now + in;
-	}
-	out->expires_on = on;
-	out->not_before = nb;
-	out->issued_at = now;
-	return 0;
+	return rc;
 }
 
 int
 aad_decode(const char *body, size_t len, int64_t now, struct tok_token *out)
 {
+	/* expires_in on our clock wins over Azure AD's expires_on (clock
+	 * skew); ext_expires_in is checked, never used. */
+	static const struct oauth_times how = {
+	    OAUTH_EXPIRES_IN_WINS, "ext_expires_in"};
 	struct json_tok toks[LIM_AAD_JSON_TOKENS];
 	struct json_doc doc;
 	int rc;
 
 	memset(out, 0, sizeof(*out));
-	if ((rc = aad_parse(&doc, body, len, toks)) == 0 &&
+	if ((rc = oauth_parse(&doc, body, len, toks, LIM_AAD_JSON_TOKENS)) ==
+	        0 &&
 	    (rc = aad_decode_strings(&doc, out)) == 0 &&
-	    (rc = aad_decode_times(&doc, now, out)) == 0)
+	    (rc = oauth_times(&doc, now, &how, out)) == 0)
 		return 0;
 	explicit_bzero(out, sizeof(*out));
 	return rc;
@@ -398,7 +256,7 @@ aad_error_desc(const struct json_doc *doc, struct aad_error *out)
 	size_t n = 0, i;
 	int rc;
 
-	rc = aad_str(doc, "error_description", tmp, sizeof(tmp), &n);
+	rc = oauth_str(doc, "error_description", tmp, sizeof(tmp), &n);
 	if (rc != 0) {
 		explicit_bzero(tmp, sizeof(tmp));
 		return rc < 0 ? rc : 0;
@@ -423,7 +281,7 @@ static int
 aad_error_codes(const struct json_doc *doc, struct aad_error *out)
 {
 	struct json_iter it;
-	int v = aad_member(doc, "error_codes", JSON_ARRAY), k, e;
+	int v = oauth_member(doc, "error_codes", JSON_ARRAY), k, e;
 	int64_t x;
 	bool first = true;
 
@@ -447,15 +305,11 @@ aad_error_fields(const struct json_doc *doc, struct aad_error *out)
 	size_t n = 0;
 	int rc;
 
-	rc = aad_str(doc, "error", out->error, sizeof(out->error), &n);
-	if (rc != 0)
-		return rc < 0 ? rc : AAD_E_NOERROR;
-	if (n == 0 || strspn(out->error, AAD_CODE_CHARS) != n)
-		return AAD_E_VALUE;
-	if ((rc = aad_error_desc(doc, out)) != 0 ||
+	if ((rc = oauth_error_code(doc, out->error, sizeof(out->error))) != 0 ||
+	    (rc = aad_error_desc(doc, out)) != 0 ||
 	    (rc = aad_error_codes(doc, out)) != 0)
 		return rc;
-	rc = aad_str(doc, "correlation_id", out->correlation,
+	rc = oauth_str(doc, "correlation_id", out->correlation,
 	    sizeof(out->correlation), &n);
 	if (rc < 0)
 		return rc;
@@ -474,7 +328,8 @@ aad_decode_error(const char *body, size_t len, struct aad_error *out)
 	int rc;
 
 	memset(out, 0, sizeof(*out));
-	if ((rc = aad_parse(&doc, body, len, toks)) == 0 &&
+	if ((rc = oauth_parse(&doc, body, len, toks, LIM_AAD_JSON_TOKENS)) ==
+	        0 &&
 	    (rc = aad_error_fields(&doc, out)) == 0)
 		return 0;
 	memset(out, 0, sizeof(*out));

@@ -34,13 +34,11 @@
 
 #include "agent/hclient.h"
 #include "agent/imdsc.h"
-#include "agent/json.h"
 #include "agent/log.h"
+#include "agent/oauth.h"
 
 #define IC_NFETCH (LIM_IMDS_CONCURRENCY + LIM_IMDS_QUEUE)
 #define IC_PATH   "/metadata/identity/oauth2/token?api-version=2018-02-01"
-#define IC_CODE_CHARS                                                          \
-	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-"
 
 enum ic_state {
 	IC_FREE,
@@ -117,146 +115,26 @@ struct imdsc {
 
 /* ---- decoding (pure) --------------------------------------------------- */
 
-static int
-ic_json_err(int rc)
-{
-	switch (rc) {
-	case JSON_E_DUPKEY:
-		return IMDSC_E_DUP;
-	case JSON_E_TYPE:
-		return IMDSC_E_TYPE;
-	case JSON_E_SPACE:
-		return IMDSC_E_TOOLONG;
-	case JSON_E_NUL:
-		return IMDSC_E_VALUE;
-	case JSON_E_NOMEM:
-		return IMDSC_E_MEMBERS;
-	default:
-		return IMDSC_E_JSON;
-	}
-}
+/* agent/oauth.c decodes; its errors are ours, number for number. */
+#define IC_SAME(e) ((int)IMDSC_E_##e == (int)OAUTH_E_##e)
+_Static_assert(IC_SAME(JSON) && IC_SAME(MEMBERS) && IC_SAME(DUP) &&
+        IC_SAME(TYPE) && IC_SAME(TOOLONG) && IC_SAME(VALUE) &&
+        IC_SAME(NUMBER) && IC_SAME(NOTOKEN) && IC_SAME(NOEXPIRY) &&
+        IC_SAME(NOERROR),
+    "imdsc_err and oauth_err differ");
 
-/* Parses body; its top-level value must be an object. */
-static int
-ic_parse(
-    struct json_doc *doc, const char *body, size_t len, struct json_tok *toks)
-{
-	int rc = json_parse(doc, body, len, toks, LIM_IMDSC_JSON_TOKENS);
-
-	if (rc < 0)
-		return ic_json_err(rc);
-	return json_type(doc, 0) == JSON_OBJECT ? 0 : IMDSC_E_JSON;
-}
-
-/* String member key into dst: 1 when absent, 0 when copied, or < 0. */
-static int
-ic_str(const struct json_doc *doc, const char *key, char *dst, size_t dstlen,
-    size_t *len)
-{
-	int v = json_obj_get(doc, 0, key), n;
-
-	if (v == JSON_E_NOKEY)
-		return 1;
-	if (v < 0)
-		return ic_json_err(v);
-	if (json_type(doc, v) != JSON_STRING)
-		return IMDSC_E_TYPE;
-	if ((n = json_str_unescape(doc, v, dst, dstlen)) < 0)
-		return ic_json_err(n);
-	*len = (size_t)n;
-	return 0;
-}
-
-/* A token goes into JSON and headers as is: visible ASCII, no " or \. */
-static bool
-ic_token_chars(const char *s, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		if (s[i] < 0x21 || s[i] > 0x7e || s[i] == '"' || s[i] == '\\')
-			return false;
-	return true;
-}
-
-static bool
-ic_no_controls(const char *s, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
-			return false;
-	return true;
-}
-
-/* An optional string member without control characters. */
-static int
-ic_opt_str(const struct json_doc *doc, const char *key, char *dst,
-    size_t dstlen, bool nonempty)
-{
-	size_t n = 0;
-	int rc = ic_str(doc, key, dst, dstlen, &n);
-
-	if (rc != 0)
-		return rc < 0 ? rc : 0;
-	if ((nonempty && n == 0) || !ic_no_controls(dst, n))
-		return IMDSC_E_VALUE;
-	return 0;
-}
-
-/* A time member: a string of digits or an integer number, >= 0. */
-static int
-ic_time(const struct json_doc *doc, const char *key, int64_t *out)
-{
-	int v = json_obj_get(doc, 0, key);
-	const char *p;
-	size_t n, i;
-	int64_t x = 0;
-
-	if (v == JSON_E_NOKEY)
-		return 1;
-	if (v < 0)
-		return ic_json_err(v);
-	if (json_type(doc, v) == JSON_NUMBER) {
-		if (json_int64(doc, v, &x) != 0 || x < 0)
-			return IMDSC_E_NUMBER;
-		*out = x;
-		return 0;
-	}
-	if (json_type(doc, v) != JSON_STRING)
-		return IMDSC_E_TYPE;
-	/* Raw bytes: an escape is not a digit, so it is refused here. */
-	p = json_slice(doc, v, &n);
-	if (n == 0 || n > 18) /* 18 digits cannot overflow int64_t */
-		return IMDSC_E_NUMBER;
-	for (i = 0; i < n; i++) {
-		if (p[i] < '0' || p[i] > '9')
-			return IMDSC_E_NUMBER;
-		x = x * 10 + (p[i] - '0');
-	}
-	*out = x;
-	return 0;
-}
-
+/* IMDS echoes the request: resource and client_id are kept. */
 static int
 ic_decode_strings(const struct json_doc *doc, struct tok_token *out)
 {
-	size_t n = 0;
 	int rc;
 
-	rc = ic_str(doc, "access_token", out->access_token,
-	    sizeof(out->access_token), &n);
-	if (rc != 0)
-		return rc < 0 ? rc : IMDSC_E_NOTOKEN;
-	if (n == 0 || !ic_token_chars(out->access_token, n))
-		return IMDSC_E_VALUE;
-	out->access_len = n;
-	if ((rc = ic_opt_str(doc, "resource", out->resource,
+	if ((rc = oauth_access_token(doc, out)) != 0 ||
+	    (rc = oauth_opt_str(doc, "resource", out->resource,
 	         sizeof(out->resource), false)) != 0 ||
-	    (rc = ic_opt_str(doc, "client_id", out->client_id,
+	    (rc = oauth_opt_str(doc, "client_id", out->client_id,
 	         sizeof(out->client_id), false)) != 0 ||
-	    (rc = ic_opt_str(doc, "token_type", out->token_type,
+	    (rc = oauth_opt_str(doc, "token_type", out->token_type,
 	         sizeof(out->token_type), true)) != 0)
 		return rc;
 	if (out->token_type[0] == '\0')
@@ -264,42 +142,20 @@ ic_decode_strings(const struct json_doc *doc, struct tok_token *out)
 	return 0;
 }
 
-static int
-ic_decode_times(const struct json_doc *doc, int64_t now, struct tok_token *out)
-{
-	int64_t on = 0, in = 0, nb = now;
-	int ron, rin, rc;
-
-	if ((ron = ic_time(doc, "expires_on", &on)) < 0)
-		return ron;
-	if ((rin = ic_time(doc, "expires_in", &in)) < 0)
-		return rin;
-	if ((rc = ic_time(doc, "not_before", &nb)) < 0)
-		return rc;
-	if (ron == 1 && rin == 1)
-		return IMDSC_E_NOEXPIRY;
-	if (ron == 1) {
-		if (now < 0 || in > INT64_MAX - now)
-			return IMDSC_E_NUMBER;
-		on = now + in;
-	}
-	out->expires_on = on;
-	out->not_before = nb;
-	out->issued_at = now;
-	return 0;
-}
-
 int
 imdsc_decode(const char *body, size_t len, int64_t now, struct tok_token *out)
 {
+	/* IMDS's expires_on is what it will honour; no ext_expires_in. */
+	static const struct oauth_times how = {OAUTH_EXPIRES_ON_WINS, NULL};
 	struct json_tok toks[LIM_IMDSC_JSON_TOKENS];
 	struct json_doc doc;
 	int rc;
 
 	memset(out, 0, sizeof(*out));
-	if ((rc = ic_parse(&doc, body, len, toks)) == 0 &&
+	if ((rc = oauth_parse(&doc, body, len, toks, LIM_IMDSC_JSON_TOKENS)) ==
+	        0 &&
 	    (rc = ic_decode_strings(&doc, out)) == 0 &&
-	    (rc = ic_decode_times(&doc, now, out)) == 0)
+	    (rc = oauth_times(&doc, now, &how, out)) == 0)
 		return 0;
 	explicit_bzero(out, sizeof(*out));
 	return rc;
@@ -314,16 +170,14 @@ imdsc_decode_error(const char *body, size_t len, struct imdsc_error *out)
 	int rc;
 
 	memset(out, 0, sizeof(*out));
-	if ((rc = ic_parse(&doc, body, len, toks)) != 0 ||
-	    (rc = ic_str(&doc, "error", out->error, sizeof(out->error), &n)) <
-	        0)
+	if ((rc = oauth_parse(&doc, body, len, toks, LIM_IMDSC_JSON_TOKENS)) !=
+	        0 ||
+	    (rc = oauth_error_code(&doc, out->error, sizeof(out->error))) != 0)
 		goto fail;
-	if (rc == 1 || n == 0 || strspn(out->error, IC_CODE_CHARS) != n) {
-		rc = rc == 1 ? IMDSC_E_NOERROR : IMDSC_E_VALUE;
-		goto fail;
-	}
-	rc =
-	    ic_str(&doc, "error_description", out->desc, sizeof(out->desc), &n);
+	/* The whole description or none (IMDS's are short): too long is
+	 * an error, unlike Azure AD's first line cut to fit. */
+	rc = oauth_str(
+	    &doc, "error_description", out->desc, sizeof(out->desc), &n);
 	if (rc < 0)
 		goto fail;
 	/* Azure AD's descriptions carry CR LF before their trace ids. */

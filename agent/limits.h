@@ -323,4 +323,9 @@
 #define LIM_KTOKEN_JSON_TOKENS 128u    /* JSON tokens of one answer */
 /* ---- end ktoken ---- */
 
+/* ---- oauth (agent/oauth.c): token answers of IMDS and Azure AD ---- */
+#define LIM_OAUTH_TIME_DIGITS                                                  \
+	18u /* digits of a time given as a string (cannot overflow int64_t) */
+/* ---- end oauth ---- */
+
 #endif
