@@ -5,7 +5,6 @@
  * network namespace, `status` too (nfnetlink checks it on every request).
  */
 #include <arpa/inet.h>
-#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,7 +48,7 @@ rules_parse(int argc, char **argv, struct rules_opts *o)
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
-	char *end;
+	unsigned port;
 	int ch;
 
 	memset(o, 0, sizeof(*o));
@@ -60,16 +59,20 @@ rules_parse(int argc, char **argv, struct rules_opts *o)
 		switch (ch) {
 		case 'i':
 			if (inet_pton(AF_INET, optarg, &o->node_ip) != 1 ||
-			    o->node_ip.s_addr == 0)
+			    o->node_ip.s_addr == 0) {
+				fprintf(stderr,
+				    "podid rules: --node-ip: \"%s\" is not "
+				    "an IPv4 address other than 0.0.0.0\n",
+				    optarg);
 				return -1;
+			}
 			o->has_ip = true;
 			break;
 		case 'p':
-			errno = 0;
-			o->port = strtoul(optarg, &end, 10);
-			if (errno || *end || end == optarg || o->port == 0 ||
-			    o->port > 65535)
+			if (cmd_uint(
+			        "rules", "port", optarg, 1, 65535, &port) == -1)
 				return -1;
+			o->port = port;
 			o->has_port = true;
 			break;
 		case 'h':
@@ -170,5 +173,5 @@ cmd_rules(int argc, char **argv)
 	}
 usage:
 	fputs(rules_usage, stderr);
-	return CMD_CONFIG;
+	return CMD_USAGE;
 }

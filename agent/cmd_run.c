@@ -672,7 +672,7 @@ run_rules(struct run *r, const struct sockaddr_storage *listen)
 		    "run: --rules %s needs --node-ip (or an IPv4 --listen "
 		    "address)",
 		    r->o.rules);
-		return CMD_CONFIG;
+		return CMD_USAGE;
 	}
 	rules_spec_init(&spec, ip, ntohs(s4->sin_port));
 	inet_ntop(AF_INET, &ip, r->srules.node_ip, sizeof(r->srules.node_ip));

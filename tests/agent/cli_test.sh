@@ -67,6 +67,17 @@ bad_addr imds-endpoint http://169.254.169.254:65536 "http://IP[:PORT]"
 bad_addr imds-endpoint https://169.254.169.254 "http://IP[:PORT]"
 bad_addr aad-authority ftp://login.example.com "https://HOST[:PORT][/PATH]"
 bad_addr aad-authority "https://user@login.example.com" "https://HOST[:PORT][/PATH]"
+# --rules keep with no node address to DNAT to: a command-line fault too.
+"$bin" run --policy "$tmp/p.pol" --rules keep --listen 0.0.0.0:2579 \
+    --kube-api https://127.0.0.1:1 --kube-token-file "$tmp/token" \
+    --kube-ca-file "$tmp/ca.pem" --node n1 >"$tmp/out" 2>&1
+rc=$?
+if [ $rc -eq 64 ] && grep -q "run: --rules keep needs --node-ip" "$tmp/out"; then
+	pass=$((pass + 1)); echo "ok   run --rules keep without a node address refused"
+else
+	fail=$((fail + 1)); echo "FAIL run --rules keep without a node address: exit $rc"
+	sed 's/^/    /' "$tmp/out" | head -5
+fi
 refused run max-pods 0 "1 to 8192"
 refused run max-pods 8193 "1 to 8192"
 refused run max-pods 4294967297 "1 to 8192"

@@ -290,8 +290,13 @@ def t_exit_codes():
                  ["remove", "--node-ip", NODE_IP], ["frobnicate"], [],
                  ["status", "--bogus"]):
         rc, _, err = podid(*args)
-        assert rc == 78, "%s: exit %d" % (args, rc)
+        assert rc == 64, "%s: exit %d" % (args, rc)
         assert "usage: podid rules" in err, args
+        if "--port" in args:
+            assert 'podid rules: --port: "%s" is not a whole number from ' \
+                   '1 to 65535' % args[-1] in err, err
+        if args[1:2] == ["--node-ip"] and args[2] != NODE_IP:
+            assert 'podid rules: --node-ip: "%s" is not' % args[2] in err, err
     assert nft_list() is None, "a refused command installed rules"
     rc, out, _ = podid("--help")
     assert rc == 0 and "usage: podid rules" in out
