@@ -449,8 +449,10 @@ st_parse(int argc, char **argv, struct st_opts *o)
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
-	char *end;
-	unsigned long v;
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	const char *slash;
+	unsigned v;
 	int ch;
 
 	memset(o, 0, sizeof(*o));
@@ -461,12 +463,28 @@ st_parse(int argc, char **argv, struct st_opts *o)
 	while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'o':
+			if (server_parse_addr(optarg, &ss, &sl) == -1) {
+				fprintf(stderr,
+				    "podid selftest: --ops: \"%s\" is not "
+				    "IP:PORT\n",
+				    optarg);
+				return -1;
+			}
 			o->ops = optarg;
 			break;
 		case 'p':
 			o->policy = optarg;
 			break;
 		case 'P':
+			slash = strchr(optarg, '/');
+			if (slash == NULL || slash == optarg ||
+			    slash[1] == '\0' || strchr(slash + 1, '/')) {
+				fprintf(stderr,
+				    "podid selftest: --pod: \"%s\" is not "
+				    "NAMESPACE/NAME\n",
+				    optarg);
+				return -1;
+			}
 			o->pod = optarg;
 			break;
 		case 'r':
@@ -476,16 +494,16 @@ st_parse(int argc, char **argv, struct st_opts *o)
 			o->json = true;
 			break;
 		case 'u':
-		case 'a':
-			errno = 0;
-			v = strtoul(optarg, &end, 10);
-			if (errno || *end || end == optarg || v >= 0xffffffffUL)
+			if (cmd_uint("selftest", "user", optarg, 0, 0xfffffffeU,
+			        &o->user) == -1)
 				return -1;
-			if (ch == 'u') {
-				o->user = (unsigned)v;
-				o->has_user = true;
-			} else
-				o->max_age_ms = (uint64_t)v * 1000;
+			o->has_user = true;
+			break;
+		case 'a':
+			if (cmd_uint("selftest", "max-event-age", optarg, 1,
+			        86400, &v) == -1)
+				return -1;
+			o->max_age_ms = (uint64_t)v * 1000;
 			break;
 		case 'h':
 			return 1;
@@ -493,8 +511,10 @@ st_parse(int argc, char **argv, struct st_opts *o)
 			return -1;
 		}
 	}
-	if (o->resource != NULL && o->pod == NULL)
+	if (o->resource != NULL && o->pod == NULL) {
+		fputs("podid selftest: --resource needs --pod\n", stderr);
 		return -1;
+	}
 	return optind == argc ? 0 : -1;
 }
 

@@ -1,5 +1,6 @@
 #!/bin/sh
-# The numeric and address options of `podid run` and `podid pods`, through
+# The numeric and address options of `podid run`, `pods`, `rules` (in
+# tests/e2e/rules_test.py: it needs nf_tables) and `selftest`, through
 # the real binary ($O/podid): a value at its limit gets past option
 # parsing, one past it (or not a number or address at all) exits 64 with
 # one line naming the option, the value and what it must be, before
@@ -105,5 +106,39 @@ taken pods max-pods 8192 "--timeout 1"
 taken pods page-size 500 "--timeout 1"
 taken pods watch-timeout 2 "--timeout 1"
 taken pods timeout 1
+# selftest: each bad value named, exit 64, before it asks the agent.
+st_bad() { # st_bad WANT ARGS...
+	want=$1; shift
+	"$bin" selftest --ops 127.0.0.1:1 "$@" >"$tmp/out" 2>&1
+	rc=$?
+	if [ $rc -eq 64 ] && grep -qF -- "podid selftest: $want" "$tmp/out" &&
+	    ! grep -q "^FAIL " "$tmp/out"; then
+		pass=$((pass + 1)); echo "ok   selftest $* refused"
+	else
+		fail=$((fail + 1)); echo "FAIL selftest $*: exit $rc"
+		sed 's/^/    /' "$tmp/out" | head -5
+	fi
+}
+st_bad '--ops: "127.0.0.1:65536" is not IP:PORT' --ops 127.0.0.1:65536
+st_bad '--pod: "orders" is not NAMESPACE/NAME' --pod orders
+st_bad '--pod: "shop/" is not NAMESPACE/NAME' --pod shop/
+st_bad '--pod: "/orders" is not NAMESPACE/NAME' --pod /orders
+st_bad '--pod: "a/b/c" is not NAMESPACE/NAME' --pod a/b/c
+st_bad '--resource needs --pod' --resource https://vault.azure.net
+st_bad '--max-event-age: "0" is not a whole number from 1 to 86400' --max-event-age 0
+st_bad '--max-event-age: "86401" is not a whole number from 1 to 86400' --max-event-age 86401
+st_bad '--user: "4294967295" is not a whole number from 0 to 4294967294' --user 4294967295
+st_bad '--user: "nobody" is not a whole number' --user nobody
+# At their limits they pass parsing: the agent check then fails (nothing
+# listens on port 1), exit 1, not 64.
+"$bin" selftest --ops 127.0.0.1:1 --max-event-age 86400 --user 4294967294 \
+    --pod shop/orders-1 >"$tmp/out" 2>&1
+rc=$?
+if [ $rc -eq 1 ] && grep -q "^FAIL  agent" "$tmp/out"; then
+	pass=$((pass + 1)); echo "ok   selftest options at their limits taken"
+else
+	fail=$((fail + 1)); echo "FAIL selftest options at their limits: exit $rc"
+	sed 's/^/    /' "$tmp/out" | head -5
+fi
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]
