@@ -471,6 +471,13 @@ read_port(const char *path, uint16_t *port)
 	return ok ? 0 : -1;
 }
 
+/*
+ * Tries, 50 ms apart, for a fake to write its ports: 120 s, since a
+ * Python fake making or loading keys on a loaded machine took more than
+ * the 30 s of old.
+ */
+#define T_START_TRIES 2400
+
 /* Starts tests/fakes/aad.py (which makes the test CA); 0 or -1. */
 static int
 fake_start(void)
@@ -490,7 +497,7 @@ fake_start(void)
 		    "127.0.0.1", "--dns", "aad.test", (char *)NULL);
 		_exit(127);
 	}
-	for (i = 0; i < 600; i++) {
+	for (i = 0; i < T_START_TRIES; i++) {
 		if (read_port(port, &PORT) == 0 &&
 		    read_port(cport, &CPORT) == 0)
 			return 0;
@@ -578,6 +585,7 @@ struct wrec {
 	char token[64], resource[64], client_id[40], error[64], desc[320],
 	    audit[32];
 	size_t token_len;
+	uint64_t at_ms; /* loop_clock_ms() of the last answer */
 };
 
 static struct loop *L;
@@ -596,6 +604,7 @@ wdone(struct tok_waiter *w, const struct tok_result *r)
 	struct wrec *x = (struct wrec *)(void *)w;
 
 	x->calls++;
+	x->at_ms = loop_clock_ms();
 	x->status = r->status;
 	x->retry_after = r->retry_after_s;
 	x->token_len = r->tok ? r->tok->access_len : 0;
@@ -1042,6 +1051,24 @@ run_for(unsigned n, uint64_t ms)
 	return done;
 }
 
+/*
+ * Whether the rate cap had to hold a request back: request n + 1 goes out
+ * when a slot frees, at the (n + 1 - LIM_AAD_CONCURRENCY)th answer; when
+ * that came within a second of t0 (before the first request went out),
+ * request n + 1 would have been the (n + 1)th within a second.  A loaded
+ * machine may answer slower than the cap, and then nothing waits.
+ */
+static bool
+rate_cap_reached(unsigned n, uint64_t t0)
+{
+	unsigned i, before = 0,
+	            k = LIM_AAD_RATE_PER_S + 1 - LIM_AAD_CONCURRENCY;
+
+	for (i = 0; i < n; i++)
+		before += W[i].calls > 0 && W[i].at_ms < t0 + 1000;
+	return before >= k;
+}
+
 /* 12 fetches at once: LIM_AAD_CONCURRENCY in flight at most, and no more
  * than LIM_AAD_RATE_PER_S sent in a second. */
 static void
@@ -1063,7 +1090,12 @@ t_e2e_limits(void)
 	for (i = 0; i < 12; i++)
 		check_int(W[i].status, 200);
 	check_int(ast().max_running, LIM_AAD_CONCURRENCY);
-	check(ast().rate_waits >= 1);
+	if (rate_cap_reached(12, t0))
+		check(ast().rate_waits >= 1);
+	else
+		fprintf(stderr,
+		    "aad_test: answers slower than the rate cap, "
+		    "rate_waits not checked\n");
 	/* The 11th request went out a second after the first at least. */
 	check(loop_clock_ms() - t0 >= 1000 + 200);
 	check_int(state_num("tokens_issued"), 12);
@@ -1487,12 +1519,17 @@ fkube_start(void)
 		    "127.0.0.1:0", "--control-port-file", cport, (char *)NULL);
 		_exit(127);
 	}
-	for (i = 0; i < 600; i++) {
+	for (i = 0; i < T_START_TRIES; i++) {
 		if (read_port(port, &KPORT) == 0 &&
 		    read_port(cport, &KCPORT) == 0)
 			return 0;
+		if (waitpid(KUBE, NULL, WNOHANG) == KUBE) {
+			KUBE = -1;
+			break;
+		}
 		usleep(50000);
 	}
+	fprintf(stderr, "tests/fakes/kube_api.py did not start\n");
 	return -1;
 }
 
