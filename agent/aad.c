@@ -52,6 +52,7 @@
 #include "agent/ktoken.h"
 #include "agent/log.h"
 #include "agent/oauth.h"
+#include "agent/upstream.h"
 #include "agent/resolv.h"
 
 #define AAD_NFETCH            (LIM_AAD_CONNS + LIM_AAD_QUEUE)
@@ -85,8 +86,7 @@ struct aad_auth {
 	uint64_t addr_until;
 	uint32_t lookup;
 	unsigned running;
-	uint64_t sent[LIM_AAD_RATE_PER_S]; /* send times (ms), a ring */
-	unsigned nsent, sent_next;
+	struct up_rate rate; /* send times (ms) */
 	enum aad_circuit circ;
 	unsigned fails; /* consecutive */
 	uint64_t open_until;
@@ -193,6 +193,7 @@ _Static_assert(AAD_SAME(JSON) && AAD_SAME(MEMBERS) && AAD_SAME(DUP) &&
         AAD_SAME(NUMBER) && AAD_SAME(NOTOKEN) && AAD_SAME(NOEXPIRY) &&
         AAD_SAME(NOERROR),
     "aad_err and oauth_err differ");
+_Static_assert(LIM_AAD_RATE_PER_S <= LIM_UP_RATE_SLOTS, "rate window");
 
 static int
 aad_decode_strings(const struct json_doc *doc, struct tok_token *out)
@@ -977,25 +978,6 @@ aad_lookup(struct aad *a, struct aad_auth *au)
 	return 0;
 }
 
-static uint64_t
-aad_rate_wait(const struct aad_auth *au, uint64_t now)
-{
-	uint64_t oldest = au->sent[au->sent_next];
-
-	if (au->nsent < LIM_AAD_RATE_PER_S || now >= oldest + 1000)
-		return 0;
-	return oldest + 1000 - now;
-}
-
-static void
-aad_rate_note(struct aad_auth *au, uint64_t now)
-{
-	au->sent[au->sent_next] = now;
-	au->sent_next = (au->sent_next + 1) % LIM_AAD_RATE_PER_S;
-	if (au->nsent < LIM_AAD_RATE_PER_S)
-		au->nsent++;
-}
-
 /* Azure AD answered: the circuit closes. */
 static void
 aad_circuit_ok(struct aad *a, struct aad_auth *au)
@@ -1167,17 +1149,15 @@ aad_jitter(struct aad *a, uint64_t delay)
 static void
 aad_retry(struct aad *a, struct aad_fetch *f, unsigned ra, const char *code)
 {
-	uint64_t now = loop_clock_ms(), delay;
-	unsigned shift = f->attempts > 1 ? f->attempts - 1 : 0;
+	uint64_t delay;
 
 	snprintf(f->audit, sizeof(f->audit), "%s", code);
 	f->retry_after_s = ra;
-	delay = aad_jitter(
-	    a, (uint64_t)a->opt.backoff_ms << (shift < 16 ? shift : 16));
-	if ((uint64_t)ra * 1000 > delay)
-		delay = (uint64_t)ra * 1000;
-	if (f->attempts >= a->opt.attempts ||
-	    now - f->start_ms + delay > a->opt.budget_ms) {
+	/* Jittered, unlike IMDS's: nodes compete for one Azure AD. */
+	if (!up_retry_delay(
+	        aad_jitter(a, up_backoff_ms(a->opt.backoff_ms, f->attempts)),
+	        ra, f->attempts, a->opt.attempts, loop_clock_ms() - f->start_ms,
+	        a->opt.budget_ms, &delay)) {
 		aad_give_up(a, f);
 		return;
 	}
@@ -1353,21 +1333,6 @@ aad_outcome(struct aad *a, struct aad_fetch *f, struct aad_conn *c, int err)
 
 /* ---- requests ---------------------------------------------------------- */
 
-static unsigned
-aad_retry_after(struct httpc_slice v)
-{
-	unsigned s = 0;
-	size_t i;
-
-	for (i = 0; v.ptr != NULL && i < v.len; i++) {
-		if (v.ptr[i] < '0' || v.ptr[i] > '9')
-			return 0;
-		if (s < LIM_AAD_RETRY_AFTER_MAX_S)
-			s = s * 10 + (unsigned)(v.ptr[i] - '0');
-	}
-	return s < LIM_AAD_RETRY_AFTER_MAX_S ? s : LIM_AAD_RETRY_AFTER_MAX_S;
-}
-
 static void
 aad_head_cb(struct hclient *hc, const struct httpc_resp *resp, void *arg)
 {
@@ -1375,7 +1340,8 @@ aad_head_cb(struct hclient *hc, const struct httpc_resp *resp, void *arg)
 
 	(void)hc;
 	c->status = resp->status;
-	c->retry_after_s = aad_retry_after(httpc_header(resp, "Retry-After"));
+	c->retry_after_s = up_retry_after(
+	    httpc_header(resp, "Retry-After"), LIM_AAD_RETRY_AFTER_MAX_S);
 }
 
 static int
@@ -1384,22 +1350,7 @@ aad_body_cb(struct hclient *hc, const char *data, size_t len, void *arg)
 	struct aad_conn *c = arg;
 
 	(void)hc;
-	if (len > sizeof(c->body) - c->bodylen)
-		return -1; /* done follows with HCLIENT_E_ABORT */
-	memcpy(c->body + c->bodylen, data, len);
-	c->bodylen += len;
-	return 0;
-}
-
-/* A request's latency, from sending to its end, by outcome. */
-static void
-aad_observe(struct aad *a, const struct aad_conn *c, int err)
-{
-	uint64_t now = loop_clock_us();
-
-	metrics_hist_observe(
-	    err == 0 && c->status == 200 ? &a->st.dur_ok : &a->st.dur_error,
-	    now > c->sent_us ? now - c->sent_us : 0);
+	return up_body_add(c->body, sizeof(c->body), &c->bodylen, data, len);
 }
 
 static void
@@ -1412,7 +1363,8 @@ aad_done_cb(struct hclient *hc, int err, void *arg)
 	(void)hc;
 	aad_conn_end(a, c);
 	if (f != NULL) {
-		aad_observe(a, c, err);
+		up_observe(&a->st.dur_ok, &a->st.dur_error,
+		    err == 0 && c->status == 200, c->sent_us);
 		aad_outcome(a, f, c, err);
 	}
 	aad_conn_wipe(c);
@@ -1566,7 +1518,7 @@ aad_send(struct aad *a, struct aad_fetch *f, struct aad_conn *c, uint64_t now)
 
 	if (aad_build(a, f, c) != 0)
 		return;
-	aad_rate_note(au, now);
+	up_rate_note(&au->rate, LIM_AAD_RATE_PER_S, now);
 	if (au->circ == AC_HALF_OPEN)
 		au->probing = f->probe = true;
 	f->state = AS_RUNNING;
@@ -1671,7 +1623,7 @@ aad_ready(struct aad *a, struct aad_fetch *f, uint64_t now, uint64_t *wait)
 	}
 	if (au->running >= LIM_AAD_CONCURRENCY)
 		return 0;
-	if ((w = aad_rate_wait(au, now)) > 0) {
+	if ((w = up_rate_wait(&au->rate, LIM_AAD_RATE_PER_S, 1000, now)) > 0) {
 		if (*wait == 0 || w < *wait)
 			*wait = w;
 		return 0;

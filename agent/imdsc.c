@@ -36,6 +36,7 @@
 #include "agent/imdsc.h"
 #include "agent/log.h"
 #include "agent/oauth.h"
+#include "agent/upstream.h"
 
 #define IC_NFETCH (LIM_IMDS_CONCURRENCY + LIM_IMDS_QUEUE)
 #define IC_PATH   "/metadata/identity/oauth2/token?api-version=2018-02-01"
@@ -94,8 +95,7 @@ struct imdsc {
 	struct imdsc_opts opt;
 	struct imdsc_stats st;
 	struct ic_fetch *qhead, *qtail;
-	uint64_t sent[LIM_IMDS_RATE_PER_S]; /* send times (ms), a ring */
-	unsigned nsent, sent_next;
+	struct up_rate rate; /* send times (ms) */
 	struct loop_timer kick, rate_timer;
 	struct ic_reject rej[LIM_IMDS_QUEUE]; /* a ring */
 	unsigned rhead, rcount;
@@ -122,6 +122,7 @@ _Static_assert(IC_SAME(JSON) && IC_SAME(MEMBERS) && IC_SAME(DUP) &&
         IC_SAME(NUMBER) && IC_SAME(NOTOKEN) && IC_SAME(NOEXPIRY) &&
         IC_SAME(NOERROR),
     "imdsc_err and oauth_err differ");
+_Static_assert(LIM_IMDS_RATE_PER_S <= LIM_UP_RATE_SLOTS, "rate window");
 
 /* IMDS echoes the request: resource and client_id are kept. */
 static int
@@ -364,25 +365,13 @@ ic_q_remove(struct imdsc *ic, struct ic_fetch *f)
 	ic->st.queued--;
 }
 
-/* ms until one more request may go: 0 when it may now. */
+/* ms until one more request may go: 0 when it may now.  The window has
+ * the margin for connect delays (see the top). */
 static uint64_t
 ic_rate_wait(const struct imdsc *ic, uint64_t now)
 {
-	uint64_t oldest = ic->sent[ic->sent_next];
-
-	if (ic->nsent < LIM_IMDS_RATE_PER_S ||
-	    now >= oldest + 1000 + LIM_IMDSC_RATE_MARGIN_MS)
-		return 0;
-	return oldest + 1000 + LIM_IMDSC_RATE_MARGIN_MS - now;
-}
-
-static void
-ic_rate_note(struct imdsc *ic, uint64_t now)
-{
-	ic->sent[ic->sent_next] = now;
-	ic->sent_next = (ic->sent_next + 1) % LIM_IMDS_RATE_PER_S;
-	if (ic->nsent < LIM_IMDS_RATE_PER_S)
-		ic->nsent++;
+	return up_rate_wait(&ic->rate, LIM_IMDS_RATE_PER_S,
+	    1000 + LIM_IMDSC_RATE_MARGIN_MS, now);
 }
 
 static bool
@@ -456,16 +445,14 @@ ic_give_up(struct imdsc *ic, struct ic_fetch *f)
 static void
 ic_failed(struct imdsc *ic, struct ic_fetch *f, unsigned ra, const char *code)
 {
-	uint64_t now = loop_clock_ms(), delay;
-	unsigned shift = f->attempts > 1 ? f->attempts - 1 : 0;
+	uint64_t delay;
 
 	snprintf(f->audit, sizeof(f->audit), "%s", code);
 	f->retry_after_s = ra;
-	delay = (uint64_t)ic->opt.backoff_ms << (shift < 16 ? shift : 16);
-	if ((uint64_t)ra * 1000 > delay)
-		delay = (uint64_t)ra * 1000;
-	if (f->attempts >= ic->opt.attempts ||
-	    now - f->start_ms + delay > ic->opt.budget_ms) {
+	/* No jitter: see the top. */
+	if (!up_retry_delay(up_backoff_ms(ic->opt.backoff_ms, f->attempts), ra,
+	        f->attempts, ic->opt.attempts, loop_clock_ms() - f->start_ms,
+	        ic->opt.budget_ms, &delay)) {
 		ic_give_up(ic, f);
 		return;
 	}
@@ -585,23 +572,6 @@ ic_outcome(struct imdsc *ic, struct ic_fetch *f, struct ic_conn *c, int err)
 
 /* ---- requests ---------------------------------------------------------- */
 
-/* Retry-After in delta-seconds (an HTTP date counts as absent). */
-static unsigned
-ic_retry_after(struct httpc_slice v)
-{
-	unsigned s = 0;
-	size_t i;
-
-	for (i = 0; v.ptr != NULL && i < v.len; i++) {
-		if (v.ptr[i] < '0' || v.ptr[i] > '9')
-			return 0;
-		if (s < LIM_IMDSC_RETRY_AFTER_MAX_S)
-			s = s * 10 + (unsigned)(v.ptr[i] - '0');
-	}
-	return s < LIM_IMDSC_RETRY_AFTER_MAX_S ? s
-	                                       : LIM_IMDSC_RETRY_AFTER_MAX_S;
-}
-
 static void
 ic_head(struct hclient *hc, const struct httpc_resp *resp, void *arg)
 {
@@ -609,7 +579,8 @@ ic_head(struct hclient *hc, const struct httpc_resp *resp, void *arg)
 
 	(void)hc;
 	c->status = resp->status;
-	c->retry_after_s = ic_retry_after(httpc_header(resp, "Retry-After"));
+	c->retry_after_s = up_retry_after(
+	    httpc_header(resp, "Retry-After"), LIM_IMDSC_RETRY_AFTER_MAX_S);
 }
 
 static int
@@ -618,22 +589,7 @@ ic_body(struct hclient *hc, const char *data, size_t len, void *arg)
 	struct ic_conn *c = arg;
 
 	(void)hc;
-	if (len > sizeof(c->body) - c->bodylen)
-		return -1; /* done follows with HCLIENT_E_ABORT */
-	memcpy(c->body + c->bodylen, data, len);
-	c->bodylen += len;
-	return 0;
-}
-
-static void
-ic_observe(struct imdsc *ic, const struct ic_conn *c, int err)
-{
-	uint64_t now = loop_clock_us();
-	uint64_t us = now > c->sent_us ? now - c->sent_us : 0;
-
-	metrics_hist_observe(
-	    err == 0 && c->status == 200 ? &ic->st.dur_ok : &ic->st.dur_error,
-	    us);
+	return up_body_add(c->body, sizeof(c->body), &c->bodylen, data, len);
 }
 
 static void
@@ -646,7 +602,8 @@ ic_done(struct hclient *hc, int err, void *arg)
 	(void)hc;
 	ic_conn_end(ic, c);
 	if (f != NULL) {
-		ic_observe(ic, c, err);
+		up_observe(&ic->st.dur_ok, &ic->st.dur_error,
+		    err == 0 && c->status == 200, c->sent_us);
 		ic_outcome(ic, f, c, err);
 	}
 	ic_conn_wipe(c);
@@ -658,7 +615,7 @@ static const struct hclient_cb ic_cb = {ic_head, ic_body, ic_done};
 static void
 ic_send(struct imdsc *ic, struct ic_fetch *f, struct ic_conn *c, uint64_t now)
 {
-	ic_rate_note(ic, now);
+	up_rate_note(&ic->rate, LIM_IMDS_RATE_PER_S, now);
 	f->state = IC_RUNNING;
 	f->conn = c;
 	f->attempts++;

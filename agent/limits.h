@@ -323,9 +323,11 @@
 #define LIM_KTOKEN_JSON_TOKENS 128u    /* JSON tokens of one answer */
 /* ---- end ktoken ---- */
 
-/* ---- oauth (agent/oauth.c): token answers of IMDS and Azure AD ---- */
+/* ---- oauth, upstream (agent/oauth.c, agent/upstream.c) ---- */
 #define LIM_OAUTH_TIME_DIGITS                                                  \
 	18u /* digits of a time given as a string (cannot overflow int64_t) */
-/* ---- end oauth ---- */
+#define LIM_UP_RATE_SLOTS                                                      \
+	20u /* send times an upstream rate window keeps (LIM_IMDS_RATE_PER_S) */
+/* ---- end oauth, upstream ---- */
 
 #endif

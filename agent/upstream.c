@@ -1,0 +1,86 @@
+/*
+ * The shared plumbing of the token upstream clients (see upstream.h).
+ * The rate is a sliding window rather than a bucket: a bucket of N lets
+ * 2N through in one second (a full bucket, then its refill); the window
+ * never lets more than N into any window_ms.
+ */
+#include <string.h>
+
+#include "agent/loop.h"
+#include "agent/upstream.h"
+
+uint64_t
+up_rate_wait(
+    const struct up_rate *r, unsigned per, uint64_t window_ms, uint64_t now)
+{
+	uint64_t oldest = r->sent[r->next];
+
+	if (r->n < per || now >= oldest + window_ms)
+		return 0;
+	return oldest + window_ms - now;
+}
+
+void
+up_rate_note(struct up_rate *r, unsigned per, uint64_t now)
+{
+	r->sent[r->next] = now;
+	r->next = (r->next + 1) % per;
+	if (r->n < per)
+		r->n++;
+}
+
+uint64_t
+up_backoff_ms(uint32_t base_ms, unsigned attempts)
+{
+	unsigned shift = attempts > 1 ? attempts - 1 : 0;
+
+	return (uint64_t)base_ms << (shift < 16 ? shift : 16);
+}
+
+bool
+up_retry_delay(uint64_t backoff_ms, unsigned retry_after_s, unsigned attempts,
+    unsigned max_attempts, uint64_t elapsed_ms, uint32_t budget_ms,
+    uint64_t *delay_ms)
+{
+	uint64_t delay = backoff_ms;
+
+	if ((uint64_t)retry_after_s * 1000 > delay)
+		delay = (uint64_t)retry_after_s * 1000;
+	*delay_ms = delay;
+	return attempts < max_attempts && elapsed_ms + delay <= budget_ms;
+}
+
+unsigned
+up_retry_after(struct httpc_slice v, unsigned max_s)
+{
+	unsigned s = 0;
+	size_t i;
+
+	for (i = 0; v.ptr != NULL && i < v.len; i++) {
+		if (v.ptr[i] < '0' || v.ptr[i] > '9')
+			return 0;
+		if (s < max_s)
+			s = s * 10 + (unsigned)(v.ptr[i] - '0');
+	}
+	return s < max_s ? s : max_s;
+}
+
+int
+up_body_add(char *body, size_t cap, size_t *len, const char *data, size_t n)
+{
+	if (n > cap - *len)
+		return -1;
+	memcpy(body + *len, data, n);
+	*len += n;
+	return 0;
+}
+
+void
+up_observe(struct metrics_hist *ok, struct metrics_hist *error, bool was_ok,
+    uint64_t sent_us)
+{
+	uint64_t now = loop_clock_us();
+
+	metrics_hist_observe(
+	    was_ok ? ok : error, now > sent_us ? now - sent_us : 0);
+}

@@ -1,0 +1,82 @@
+/*
+ * upstream: the plumbing the two token upstream clients share,
+ * agent/imdsc.c (IMDS) and agent/aad.c (Azure AD): the sliding send-time
+ * window that keeps to a rate, the retry arithmetic (doubling backoff,
+ * Retry-After, attempts and time budget), Retry-After parsing, gathering
+ * a response body and timing a request.  Each client keeps its own state
+ * machine, limits and policy (jitter or none, which statuses retry); the
+ * numbers that differ are parameters here, never defaults.
+ */
+#ifndef AGENT_UPSTREAM_H
+#define AGENT_UPSTREAM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "agent/httpc.h"
+#include "agent/limits.h"
+#include "agent/metrics.h"
+
+/*
+ * The send times (ms) of the last requests, a ring: one more may go once
+ * the oldest of the last `per` left the window.  Zeroed storage is an
+ * empty window.  per (requests per window) is at most LIM_UP_RATE_SLOTS
+ * and the same at every call on one window.
+ */
+struct up_rate {
+	uint64_t sent[LIM_UP_RATE_SLOTS];
+	unsigned n, next;
+};
+
+/*
+ * ms until one more request may go at now (ms), 0 when it may now: the
+ * oldest of the last per send times plus window_ms (the window and any
+ * slack the caller adds).  Pure.
+ */
+uint64_t up_rate_wait(
+    const struct up_rate *r, unsigned per, uint64_t window_ms, uint64_t now);
+
+/* Notes a request sent at now (ms) in r, keeping the last per times. */
+void up_rate_note(struct up_rate *r, unsigned per, uint64_t now);
+
+/*
+ * The backoff before retry number `attempts` (requests sent so far, >= 1
+ * for a retry): base_ms doubled per retry after the first, the doubling
+ * capped at 2^16.  No jitter: a caller that wants it adds it.  Pure.
+ */
+uint64_t up_backoff_ms(uint32_t base_ms, unsigned attempts);
+
+/*
+ * The delay before a retry: backoff_ms, or retry_after_s when longer;
+ * into *delay_ms.  Returns false when no retry may start: attempts
+ * already reached max_attempts, or elapsed_ms (since the fetch began)
+ * plus the delay passes budget_ms.  Pure.
+ */
+bool up_retry_delay(uint64_t backoff_ms, unsigned retry_after_s,
+    unsigned attempts, unsigned max_attempts, uint64_t elapsed_ms,
+    uint32_t budget_ms, uint64_t *delay_ms);
+
+/*
+ * A Retry-After header value in delta-seconds, cut to max_s (below
+ * UINT_MAX / 10); 0 when absent (v.ptr NULL), empty or not all digits (an HTTP date counts as
+ * absent).  Pure; reads v.len bytes only.
+ */
+unsigned up_retry_after(struct httpc_slice v, unsigned max_s);
+
+/*
+ * Appends data[0..n) to body[*len..cap): the hclient body callback's work.
+ * Returns 0, or -1 (nothing copied) when it does not fit: the callback
+ * returns it and the request ends with HCLIENT_E_ABORT.
+ */
+int up_body_add(
+    char *body, size_t cap, size_t *len, const char *data, size_t n);
+
+/*
+ * Records a request's latency, from sent_us to now (loop_clock_us), in
+ * *ok when it ended with a whole 200 answer, else in *error.
+ */
+void up_observe(struct metrics_hist *ok, struct metrics_hist *error,
+    bool was_ok, uint64_t sent_us);
+
+#endif

@@ -1,0 +1,201 @@
+/*
+ * agent/upstream.c: the rate window (IMDS's and Azure AD's numbers, the
+ * ring at LIM_UP_RATE_SLOTS and wrapping, the wait to the ms), the backoff
+ * (doubling, its cap at 2^16 at N and N+1), the retry decision (attempts
+ * and budget at N and N+1, Retry-After over the backoff), Retry-After
+ * values (digits, dates, the cap at N and N+1, guarded against a
+ * PROT_NONE page), body gathering at its capacity and past it, latency
+ * recorded by outcome.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "agent/limits.h"
+#include "agent/loop.h"
+#include "agent/upstream.h"
+#include "tests/harness.h"
+
+/* Copies s so that it ends right before a PROT_NONE page. */
+static struct httpc_slice
+guard_slice(const char *s)
+{
+	static char *map;
+	static size_t maplen;
+	size_t pg = (size_t)sysconf(_SC_PAGESIZE), n = strlen(s);
+	struct httpc_slice v;
+
+	if (map != NULL)
+		munmap(map, maplen);
+	maplen = (n + pg - 1) / pg * pg + pg;
+	map = mmap(NULL, maplen, PROT_READ | PROT_WRITE,
+	    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (map == MAP_FAILED || mprotect(map + maplen - pg, pg, PROT_NONE)) {
+		perror("mmap");
+		exit(2);
+	}
+	memcpy(map + maplen - pg - n, s, n);
+	v.ptr = map + maplen - pg - n;
+	v.len = n;
+	return v;
+}
+
+static void
+t_rate(void)
+{
+	struct up_rate r;
+	unsigned i, per = LIM_IMDS_RATE_PER_S;
+	uint64_t win = 1000 + LIM_IMDSC_RATE_MARGIN_MS;
+
+	memset(&r, 0, sizeof(r));
+	check_int(up_rate_wait(&r, per, win, 0), 0);
+	/* per - 1 sent: one more may go; per sent: the window is full. */
+	for (i = 0; i < per - 1; i++)
+		up_rate_note(&r, per, 100 + i);
+	check_int(up_rate_wait(&r, per, win, 200), 0);
+	up_rate_note(&r, per, 200);
+	check_int(up_rate_wait(&r, per, win, 200), 100 + win - 200);
+	check_int(up_rate_wait(&r, per, win, 100 + win - 1), 1);
+	check_int(up_rate_wait(&r, per, win, 100 + win), 0);
+	/* The next oldest moves up once one more is sent. */
+	up_rate_note(&r, per, 100 + win);
+	check_int(up_rate_wait(&r, per, win, 100 + win), 1);
+	/* Azure AD's: 10 per 1000 ms without margin. */
+	memset(&r, 0, sizeof(r));
+	for (i = 0; i < LIM_AAD_RATE_PER_S; i++)
+		up_rate_note(&r, LIM_AAD_RATE_PER_S, 0);
+	check_int(up_rate_wait(&r, LIM_AAD_RATE_PER_S, 1000, 999), 1);
+	check_int(up_rate_wait(&r, LIM_AAD_RATE_PER_S, 1000, 1000), 0);
+}
+
+static void
+t_rate_slots(void)
+{
+	struct up_rate r;
+	unsigned i, per = LIM_UP_RATE_SLOTS;
+
+	/* The whole ring, wrapped three times over: always the last per. */
+	memset(&r, 0, sizeof(r));
+	for (i = 0; i < 3 * per + 1; i++)
+		up_rate_note(&r, per, 10 * i);
+	check_int(r.n, per);
+	/* Oldest of the last per: sent at 10 * (3 * per + 1 - per). */
+	check_int(up_rate_wait(&r, per, 1000, 10 * (2 * per + 1)), 1000);
+	check_int(up_rate_wait(&r, per, 1000, 10 * (2 * per + 1) + 1000), 0);
+}
+
+static void
+t_backoff(void)
+{
+	check_int(up_backoff_ms(1000, 0), 1000);
+	check_int(up_backoff_ms(1000, 1), 1000);
+	check_int(up_backoff_ms(1000, 2), 2000);
+	check_int(up_backoff_ms(1000, 4), 8000);
+	/* The doubling stops at 2^16: attempts 17 (N) and 18 (N+1). */
+	check_int(up_backoff_ms(3, 17), 3ull << 16);
+	check_int(up_backoff_ms(3, 18), 3ull << 16);
+	check_int(up_backoff_ms(UINT32_MAX, 1000), (uint64_t)UINT32_MAX << 16);
+}
+
+static void
+t_retry_delay(void)
+{
+	uint64_t d = 0;
+
+	check(up_retry_delay(2000, 0, 1, 4, 0, 10000, &d));
+	check_int(d, 2000);
+	check(up_retry_delay(2000, 5, 1, 4, 0, 10000, &d));
+	check_int(d, 5000); /* Retry-After over the backoff */
+	check(up_retry_delay(2000, 1, 1, 4, 0, 10000, &d));
+	check_int(d, 2000); /* and not under it */
+	/* Attempts: 3 of 4 sent may retry, 4 of 4 not. */
+	check(up_retry_delay(100, 0, 3, 4, 0, 10000, &d));
+	check(!up_retry_delay(100, 0, 4, 4, 0, 10000, &d));
+	/* Budget: elapsed + delay at N and N+1. */
+	check(up_retry_delay(1000, 0, 1, 4, 9000, 10000, &d));
+	check(!up_retry_delay(1000, 0, 1, 4, 9001, 10000, &d));
+	check(!up_retry_delay(0, 3600, 1, 4, 0, 10000, &d));
+	check_int(d, 3600000);
+}
+
+static unsigned
+ra(const char *s, unsigned max)
+{
+	return up_retry_after(guard_slice(s), max);
+}
+
+static void
+t_retry_after(void)
+{
+	struct httpc_slice none = {NULL, 0};
+
+	check_int(up_retry_after(none, 3600), 0);
+	check_int(ra("", 3600), 0);
+	check_int(ra("0", 3600), 0);
+	check_int(ra("120", 3600), 120);
+	check_int(ra("007", 3600), 7);
+	check_int(ra("12a", 3600), 0);
+	check_int(ra("-1", 3600), 0);
+	check_int(ra(" 5", 3600), 0);
+	check_int(ra("Wed, 21 Oct 2015 07:28:00 GMT", 3600), 0);
+	/* The cap at N and N+1, and far past it (no overflow). */
+	check_int(ra("3600", 3600), 3600);
+	check_int(ra("3601", 3600), 3600);
+	check_int(ra("99999999999999999999999999", 3600), 3600);
+	check_int(ra("99999999999999999999999999x", 3600), 0);
+	check_int(ra("61", LIM_AAD_RETRY_AFTER_MAX_S), 61);
+}
+
+static void
+t_body(void)
+{
+	char body[8];
+	size_t len = 0;
+
+	memset(body, 0, sizeof(body));
+	check_int(up_body_add(body, sizeof(body), &len, "abc", 3), 0);
+	check_int(up_body_add(body, sizeof(body), &len, "", 0), 0);
+	check_int(up_body_add(body, sizeof(body), &len, "defgh", 5), 0);
+	check_int(len, 8); /* N: exactly full */
+	check(memcmp(body, "abcdefgh", 8) == 0);
+	check_int(up_body_add(body, sizeof(body), &len, "i", 1), -1);
+	check_int(len, 8); /* N+1: refused, nothing copied */
+	len = 6;
+	check_int(up_body_add(body, sizeof(body), &len, "xyz", 3), -1);
+	check_int(len, 6);
+	check(memcmp(body, "abcdefgh", 8) == 0);
+}
+
+static void
+t_observe(void)
+{
+	struct metrics_hist ok, err;
+	uint64_t t0 = loop_clock_us();
+
+	memset(&ok, 0, sizeof(ok));
+	memset(&err, 0, sizeof(err));
+	up_observe(&ok, &err, true, t0);
+	check_int(ok.count, 1);
+	check_int(err.count, 0);
+	up_observe(&ok, &err, false, t0);
+	check_int(err.count, 1);
+	/* A start in the future (never in use) counts as 0 us. */
+	up_observe(&ok, &err, false, UINT64_MAX);
+	check_int(err.count, 2);
+	check(err.sum_us < UINT64_MAX / 2);
+}
+
+int
+main(void)
+{
+	test(t_rate, "rate window: IMDS and Azure AD numbers, waits to the ms");
+	test(t_rate_slots, "rate window at LIM_UP_RATE_SLOTS, wrapped");
+	test(t_backoff, "backoff doubling, its cap at N and N+1");
+	test(t_retry_delay, "retry: Retry-After, attempts and budget N, N+1");
+	test(t_retry_after, "Retry-After values, cap at N and N+1");
+	test(t_body, "body gathering at capacity N and N+1");
+	test(t_observe, "latency by outcome");
+	return harness_done();
+}
