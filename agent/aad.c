@@ -103,7 +103,7 @@ struct aad_fetch {
 	bool resent, throttled, probe;
 	uint64_t start_ms;
 	unsigned retry_after_s;
-	struct aad_fetch *prev, *next;
+	struct up_link link; /* the queue */
 	struct aad_conn *conn;
 	struct loop_timer timer;
 	struct aad *a;
@@ -161,7 +161,7 @@ struct aad {
 	struct aad_opts opt;
 	struct aad_stats st;
 	uint64_t rng;
-	struct aad_fetch *qhead, *qtail;
+	struct up_queue q; /* of struct aad_fetch */
 	struct loop_timer kick, rate_timer;
 	struct aad_reject rej[LIM_AAD_QUEUE];
 	unsigned rhead, rcount;
@@ -919,9 +919,11 @@ static void
 aad_fail_auth(struct aad *a, struct aad_auth *au, int err)
 {
 	struct aad_fetch *f;
+	struct up_link *l;
 
 again:
-	for (f = a->qhead; f != NULL; f = f->next) {
+	for (l = a->q.head; l != NULL; l = l->next) {
+		f = UP_ENTRY(l, struct aad_fetch, link);
 		if (f->auth != au)
 			continue;
 		aad_q_remove(a, f);
@@ -1026,17 +1028,7 @@ static void
 aad_q_insert(struct aad *a, struct aad_fetch *f, bool front)
 {
 	f->state = AS_QUEUED;
-	if (front) {
-		f->prev = NULL;
-		f->next = a->qhead;
-		*(a->qhead ? &a->qhead->prev : &a->qtail) = f;
-		a->qhead = f;
-	} else {
-		f->next = NULL;
-		f->prev = a->qtail;
-		*(a->qtail ? &a->qtail->next : &a->qhead) = f;
-		a->qtail = f;
-	}
+	up_q_insert(&a->q, &f->link, front);
 	if (++a->st.queued > a->st.max_queued)
 		a->st.max_queued = a->st.queued;
 }
@@ -1044,9 +1036,7 @@ aad_q_insert(struct aad *a, struct aad_fetch *f, bool front)
 static void
 aad_q_remove(struct aad *a, struct aad_fetch *f)
 {
-	*(f->prev ? &f->prev->next : &a->qhead) = f->next;
-	*(f->next ? &f->next->prev : &a->qtail) = f->prev;
-	f->prev = f->next = NULL;
+	up_q_remove(&a->q, &f->link);
 	a->st.queued--;
 }
 
@@ -1097,7 +1087,7 @@ aad_deliver(struct aad *a, struct aad_fetch *f, const struct tok_result *r)
 	f->state = AS_FREE;
 	f->conn = NULL;
 	f->req = NULL;
-	f->prev = f->next = NULL;
+	f->link.prev = f->link.next = NULL;
 }
 
 static void
@@ -1635,7 +1625,8 @@ aad_ready(struct aad *a, struct aad_fetch *f, uint64_t now, uint64_t *wait)
 static void
 aad_pump(struct aad *a)
 {
-	struct aad_fetch *f, *next;
+	struct up_link *l, *next;
+	struct aad_fetch *f;
 	struct aad_conn *c;
 	uint64_t now, wait;
 	int r;
@@ -1643,8 +1634,9 @@ aad_pump(struct aad *a)
 again:
 	wait = 0;
 	now = loop_clock_ms();
-	for (f = a->qhead; f != NULL; f = next) {
-		next = f->next;
+	for (l = a->q.head; l != NULL; l = next) {
+		next = l->next;
+		f = UP_ENTRY(l, struct aad_fetch, link);
 		if ((r = aad_ready(a, f, now, &wait)) < 0)
 			goto again;
 		if (r == 0)

@@ -55,13 +55,13 @@ struct ic_conn;
 struct ic_fetch {
 	enum ic_state state;
 	uint32_t handle;
-	unsigned attempts;            /* requests sent */
-	bool resent;                  /* resent once after a stale keep-alive */
-	uint64_t start_ms;            /* when the cache started it */
-	unsigned retry_after_s;       /* IMDS's last Retry-After */
-	struct ic_fetch *prev, *next; /* the queue */
-	struct ic_conn *conn;         /* RUNNING */
-	struct loop_timer timer;      /* BACKOFF */
+	unsigned attempts;       /* requests sent */
+	bool resent;             /* resent once after a stale keep-alive */
+	uint64_t start_ms;       /* when the cache started it */
+	unsigned retry_after_s;  /* IMDS's last Retry-After */
+	struct up_link link;     /* the queue */
+	struct ic_conn *conn;    /* RUNNING */
+	struct loop_timer timer; /* BACKOFF */
 	struct imdsc *ic;
 	char audit[32];    /* the last failure, for the audit line */
 	char identity[64]; /* for logs */
@@ -94,7 +94,7 @@ struct imdsc {
 	char hostport[LIM_TLS_SERVER_NAME_BYTES + 1];
 	struct imdsc_opts opt;
 	struct imdsc_stats st;
-	struct ic_fetch *qhead, *qtail;
+	struct up_queue q;   /* of struct ic_fetch */
 	struct up_rate rate; /* send times (ms) */
 	struct loop_timer kick, rate_timer;
 	struct ic_reject rej[LIM_IMDS_QUEUE]; /* a ring */
@@ -341,17 +341,7 @@ static void
 ic_q_insert(struct imdsc *ic, struct ic_fetch *f, bool front)
 {
 	f->state = IC_QUEUED;
-	if (front) {
-		f->prev = NULL;
-		f->next = ic->qhead;
-		*(ic->qhead ? &ic->qhead->prev : &ic->qtail) = f;
-		ic->qhead = f;
-	} else {
-		f->next = NULL;
-		f->prev = ic->qtail;
-		*(ic->qtail ? &ic->qtail->next : &ic->qhead) = f;
-		ic->qtail = f;
-	}
+	up_q_insert(&ic->q, &f->link, front);
 	if (++ic->st.queued > ic->st.max_queued)
 		ic->st.max_queued = ic->st.queued;
 }
@@ -359,9 +349,7 @@ ic_q_insert(struct imdsc *ic, struct ic_fetch *f, bool front)
 static void
 ic_q_remove(struct imdsc *ic, struct ic_fetch *f)
 {
-	*(f->prev ? &f->prev->next : &ic->qhead) = f->next;
-	*(f->next ? &f->next->prev : &ic->qtail) = f->prev;
-	f->prev = f->next = NULL;
+	up_q_remove(&ic->q, &f->link);
 	ic->st.queued--;
 }
 
@@ -386,7 +374,7 @@ ic_fetch_release(struct ic_fetch *f)
 {
 	f->state = IC_FREE;
 	f->conn = NULL;
-	f->prev = f->next = NULL;
+	f->link.prev = f->link.next = NULL;
 }
 
 static void
@@ -662,7 +650,7 @@ ic_pump(struct imdsc *ic)
 	struct ic_fetch *f;
 	uint64_t now, wait;
 
-	while (ic->qhead != NULL && (c = ic_idle_conn(ic)) != NULL) {
+	while (ic->q.head != NULL && (c = ic_idle_conn(ic)) != NULL) {
 		now = loop_clock_ms();
 		if ((wait = ic_rate_wait(ic, now)) > 0) {
 			if (!loop_timer_pending(&ic->rate_timer)) {
@@ -672,7 +660,7 @@ ic_pump(struct imdsc *ic)
 			}
 			return;
 		}
-		f = ic->qhead;
+		f = UP_ENTRY(ic->q.head, struct ic_fetch, link);
 		ic_q_remove(ic, f);
 		ic_send(ic, f, c, now);
 	}

@@ -4,10 +4,35 @@
  * 2N through in one second (a full bucket, then its refill); the window
  * never lets more than N into any window_ms.
  */
+#include <stddef.h>
 #include <string.h>
 
 #include "agent/loop.h"
 #include "agent/upstream.h"
+
+void
+up_q_insert(struct up_queue *q, struct up_link *l, bool front)
+{
+	if (front) {
+		l->prev = NULL;
+		l->next = q->head;
+		*(q->head ? &q->head->prev : &q->tail) = l;
+		q->head = l;
+	} else {
+		l->next = NULL;
+		l->prev = q->tail;
+		*(q->tail ? &q->tail->next : &q->head) = l;
+		q->tail = l;
+	}
+}
+
+void
+up_q_remove(struct up_queue *q, struct up_link *l)
+{
+	*(l->prev ? &l->prev->next : &q->head) = l->next;
+	*(l->next ? &l->next->prev : &q->tail) = l->prev;
+	l->prev = l->next = NULL;
+}
 
 uint64_t
 up_rate_wait(

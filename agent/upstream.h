@@ -1,7 +1,7 @@
 /*
  * upstream: the plumbing the two token upstream clients share,
  * agent/imdsc.c (IMDS) and agent/aad.c (Azure AD): the sliding send-time
- * window that keeps to a rate, the retry arithmetic (doubling backoff,
+ * window that keeps to a rate, the FIFO of waiting fetches, the retry arithmetic (doubling backoff,
  * Retry-After, attempts and time budget), Retry-After parsing, gathering
  * a response body and timing a request.  Each client keeps its own state
  * machine, limits and policy (jitter or none, which statuses retry); the
@@ -17,6 +17,29 @@
 #include "agent/httpc.h"
 #include "agent/limits.h"
 #include "agent/metrics.h"
+
+/* A link of a FIFO; embed one in each record that may queue. */
+struct up_link {
+	struct up_link *prev, *next;
+};
+
+/* A FIFO of links; zeroed storage is an empty queue.  The caller counts. */
+struct up_queue {
+	struct up_link *head, *tail;
+};
+
+/* The record of type holding link l (not NULL) as its member. */
+#define UP_ENTRY(l, type, member)                                              \
+	((type *)(void *)((char *)(l)-offsetof(type, member)))
+
+/*
+ * Puts l (not in any queue) at the tail of q, or at its head when front
+ * (a retry goes before what was queued since its fetch began).
+ */
+void up_q_insert(struct up_queue *q, struct up_link *l, bool front);
+
+/* Takes l (in q) out of q; its links are NULL afterwards. */
+void up_q_remove(struct up_queue *q, struct up_link *l);
 
 /*
  * The send times (ms) of the last requests, a ring: one more may go once

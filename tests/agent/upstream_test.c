@@ -1,5 +1,6 @@
 /*
- * agent/upstream.c: the rate window (IMDS's and Azure AD's numbers, the
+ * agent/upstream.c: the FIFO (tail and front, removal anywhere, linked
+ * both ways), the rate window (IMDS's and Azure AD's numbers, the
  * ring at LIM_UP_RATE_SLOTS and wrapping, the wait to the ms), the backoff
  * (doubling, its cap at 2^16 at N and N+1), the retry decision (attempts
  * and budget at N and N+1, Retry-After over the backoff), Retry-After
@@ -40,6 +41,57 @@ guard_slice(const char *s)
 	v.ptr = map + maplen - pg - n;
 	v.len = n;
 	return v;
+}
+
+struct item {
+	int id;
+	struct up_link link;
+};
+
+/* The ids of q from head to tail, and back from tail to head. */
+static void
+q_ids(struct up_queue *q, char *fwd, char *back)
+{
+	struct up_link *l;
+
+	for (l = q->head; l != NULL; l = l->next)
+		*fwd++ = (char)('0' + UP_ENTRY(l, struct item, link)->id);
+	for (l = q->tail; l != NULL; l = l->prev)
+		*back++ = (char)('0' + UP_ENTRY(l, struct item, link)->id);
+	*fwd = *back = '\0';
+}
+
+static void
+t_queue(void)
+{
+	struct item it[5];
+	struct up_queue q;
+	char fwd[8], back[8];
+	int i;
+
+	memset(&q, 0, sizeof(q));
+	for (i = 0; i < 5; i++)
+		it[i].id = i;
+	up_q_insert(&q, &it[1].link, false);
+	up_q_insert(&q, &it[2].link, false);
+	up_q_insert(&q, &it[0].link, true); /* a retry goes first */
+	up_q_insert(&q, &it[3].link, false);
+	q_ids(&q, fwd, back);
+	check_str(fwd, "0123");
+	check_str(back, "3210");
+	up_q_remove(&q, &it[2].link); /* middle */
+	check(it[2].link.prev == NULL && it[2].link.next == NULL);
+	up_q_remove(&q, &it[0].link); /* head */
+	up_q_remove(&q, &it[3].link); /* tail */
+	q_ids(&q, fwd, back);
+	check_str(fwd, "1");
+	check_str(back, "1");
+	up_q_remove(&q, &it[1].link);
+	check(q.head == NULL && q.tail == NULL);
+	up_q_insert(&q, &it[4].link, true); /* front of an empty queue */
+	q_ids(&q, fwd, back);
+	check_str(fwd, "4");
+	check_str(back, "4");
 }
 
 static void
@@ -190,6 +242,7 @@ t_observe(void)
 int
 main(void)
 {
+	test(t_queue, "FIFO: tail, front, removal anywhere, both ways");
 	test(t_rate, "rate window: IMDS and Azure AD numbers, waits to the ms");
 	test(t_rate_slots, "rate window at LIM_UP_RATE_SLOTS, wrapped");
 	test(t_backoff, "backoff doubling, its cap at N and N+1");
