@@ -114,15 +114,14 @@ struct aad_fetch {
 };
 
 struct aad_conn {
+	struct up_resp r; /* first: the hclient callbacks' arg */
 	struct hclient hc;
 	struct tls_conn tls;
 	struct aad *a;
 	struct aad_fetch *f; /* NULL: free */
-	int status;
-	unsigned retry_after_s;
 	bool reused;
 	uint64_t sent_us; /* when the request started, for the latency */
-	size_t bodylen, reqlen;
+	size_t reqlen;
 	char req[LIM_AAD_REQUEST_BYTES];
 	char rbuf[LIM_AAD_RECV_BYTES];
 	char body[LIM_AAD_BODY_BYTES];
@@ -193,6 +192,7 @@ _Static_assert(AAD_SAME(JSON) && AAD_SAME(MEMBERS) && AAD_SAME(DUP) &&
         AAD_SAME(NUMBER) && AAD_SAME(NOTOKEN) && AAD_SAME(NOEXPIRY) &&
         AAD_SAME(NOERROR),
     "aad_err and oauth_err differ");
+_Static_assert(offsetof(struct aad_conn, r) == 0, "up_resp first");
 _Static_assert(LIM_AAD_RATE_PER_S <= LIM_UP_RATE_SLOTS, "rate window");
 
 static int
@@ -1071,8 +1071,8 @@ aad_conn_wipe(struct aad_conn *c)
 {
 	explicit_bzero(c->req, c->reqlen);
 	explicit_bzero(c->rbuf, sizeof(c->rbuf));
-	explicit_bzero(c->body, c->bodylen);
-	c->reqlen = c->bodylen = 0;
+	explicit_bzero(c->body, c->r.bodylen);
+	c->reqlen = c->r.bodylen = 0;
 }
 
 /* ---- results ----------------------------------------------------------- */
@@ -1182,7 +1182,7 @@ aad_ok(struct aad *a, struct aad_fetch *f, struct aad_conn *c)
 	struct tok_result r = {200, 0, &a->tok, NULL, NULL, "ok"};
 	int rc;
 
-	rc = aad_decode(c->body, c->bodylen, (int64_t)time(NULL), &a->tok);
+	rc = aad_decode(c->body, c->r.bodylen, (int64_t)time(NULL), &a->tok);
 	if (rc != 0) {
 		log_warnx("aad: identity %s: unusable token answer (%s)",
 		    f->req->identity, aad_strerror(rc));
@@ -1223,22 +1223,22 @@ aad_refused(struct aad *a, struct aad_fetch *f, struct aad_conn *c)
 	struct aad_error *e = &a->eb;
 
 	a->st.refused++;
-	if (aad_decode_error(c->body, c->bodylen, e) != 0)
+	if (aad_decode_error(c->body, c->r.bodylen, e) != 0)
 		snprintf(e->error, sizeof(e->error), "invalid_request");
 	if (e->code != 0)
 		snprintf(f->audit, sizeof(f->audit), "AADSTS%u", e->code);
 	else
-		snprintf(f->audit, sizeof(f->audit), "aad_%d", c->status);
+		snprintf(f->audit, sizeof(f->audit), "aad_%d", c->r.status);
 	if (e->desc[0] != '\0')
 		snprintf(a->desc, sizeof(a->desc),
 		    "Azure AD refused the token request: %s", e->desc);
 	else
 		snprintf(a->desc, sizeof(a->desc),
 		    "Azure AD refused the token request (HTTP %d, %s)",
-		    c->status, e->error);
+		    c->r.status, e->error);
 	log_warnx("aad: identity %s: Azure AD answered %d %s (%s, "
 	          "correlation %s)",
-	    f->req->identity, c->status, e->error, f->audit,
+	    f->req->identity, c->r.status, e->error, f->audit,
 	    e->correlation[0] ? e->correlation : "none");
 	aad_final(a, f, 400, 0, aad_imds_error(e->error), a->desc);
 }
@@ -1268,23 +1268,23 @@ aad_answered(struct aad *a, struct aad_fetch *f, struct aad_conn *c)
 {
 	char code[16];
 
-	snprintf(code, sizeof(code), "aad_%d", c->status);
-	if (c->status == 429) {
+	snprintf(code, sizeof(code), "aad_%d", c->r.status);
+	if (c->r.status == 429) {
 		a->st.throttled++;
 		f->throttled = true;
-		aad_retry(a, f, c->retry_after_s, code);
+		aad_retry(a, f, c->r.retry_after_s, code);
 		return;
 	}
 	f->throttled = false;
-	if (c->status == 408 || (c->status >= 500 && c->status <= 599)) {
+	if (c->r.status == 408 || (c->r.status >= 500 && c->r.status <= 599)) {
 		a->st.server++;
-		aad_failed(a, f, c->retry_after_s, code);
+		aad_failed(a, f, c->r.retry_after_s, code);
 		return;
 	}
 	aad_circuit_ok(a, f->auth);
-	if (c->status == 200)
+	if (c->r.status == 200)
 		aad_ok(a, f, c);
-	else if (c->status >= 400 && c->status <= 499)
+	else if (c->r.status >= 400 && c->r.status <= 499)
 		aad_refused(a, f, c);
 	else {
 		a->st.bad_answer++;
@@ -1303,7 +1303,7 @@ aad_outcome(struct aad *a, struct aad_fetch *f, struct aad_conn *c, int err)
 		snprintf(f->audit, sizeof(f->audit), "aad_too_large");
 		aad_final(a, f, 503, LIM_AAD_RETRY_AFTER_S,
 		    "service_unavailable", "Azure AD's answer is too large");
-	} else if (err != 0 && c->reused && !f->resent && c->status == 0 &&
+	} else if (err != 0 && c->reused && !f->resent && c->r.status == 0 &&
 	    (err == HCLIENT_E_CLOSED || err == HCLIENT_E_IO)) {
 		/* Azure AD let the idle connection go as we reused it:
 		 * resend at once on a new one; it was never answered. */
@@ -1324,26 +1324,6 @@ aad_outcome(struct aad *a, struct aad_fetch *f, struct aad_conn *c, int err)
 /* ---- requests ---------------------------------------------------------- */
 
 static void
-aad_head_cb(struct hclient *hc, const struct httpc_resp *resp, void *arg)
-{
-	struct aad_conn *c = arg;
-
-	(void)hc;
-	c->status = resp->status;
-	c->retry_after_s = up_retry_after(
-	    httpc_header(resp, "Retry-After"), LIM_AAD_RETRY_AFTER_MAX_S);
-}
-
-static int
-aad_body_cb(struct hclient *hc, const char *data, size_t len, void *arg)
-{
-	struct aad_conn *c = arg;
-
-	(void)hc;
-	return up_body_add(c->body, sizeof(c->body), &c->bodylen, data, len);
-}
-
-static void
 aad_done_cb(struct hclient *hc, int err, void *arg)
 {
 	struct aad_conn *c = arg;
@@ -1354,14 +1334,14 @@ aad_done_cb(struct hclient *hc, int err, void *arg)
 	aad_conn_end(a, c);
 	if (f != NULL) {
 		up_observe(&a->st.dur_ok, &a->st.dur_error,
-		    err == 0 && c->status == 200, c->sent_us);
+		    err == 0 && c->r.status == 200, c->sent_us);
 		aad_outcome(a, f, c, err);
 	}
 	aad_conn_wipe(c);
 	(void)aad_kick(a);
 }
 
-static const struct hclient_cb aad_cb = {aad_head_cb, aad_body_cb, aad_done_cb};
+static const struct hclient_cb aad_cb = {up_head_cb, up_body_cb, aad_done_cb};
 
 /* A credential is missing: 503 with audit code, logged. */
 static int
@@ -1515,9 +1495,7 @@ aad_send(struct aad *a, struct aad_fetch *f, struct aad_conn *c, uint64_t now)
 	f->conn = c;
 	f->attempts++;
 	c->f = f;
-	c->status = 0;
-	c->retry_after_s = 0;
-	c->bodylen = 0;
+	up_resp_start(&c->r);
 	c->reused = c->hc.state == HC_KEEPALIVE;
 	c->sent_us = loop_clock_us();
 	au->running++;
@@ -1548,6 +1526,8 @@ aad_conn_ready(struct aad *a, struct aad_conn *c)
 	if (tls_conn_init(&c->tls, a->anchors, c->iobuf, sizeof(c->iobuf)) != 0)
 		return false;
 	hclient_init(&c->hc, a->loop, &c->tls, c->rbuf, sizeof(c->rbuf));
+	up_resp_init(
+	    &c->r, c->body, sizeof(c->body), LIM_AAD_RETRY_AFTER_MAX_S);
 	c->a = a;
 	return true;
 }

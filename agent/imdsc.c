@@ -69,14 +69,12 @@ struct ic_fetch {
 };
 
 struct ic_conn {
+	struct up_resp r; /* first: the hclient callbacks' arg */
 	struct hclient hc;
 	struct imdsc *ic;
 	struct ic_fetch *f; /* NULL: free */
-	int status;         /* of the response, 0 before its head */
-	unsigned retry_after_s;
-	bool reused;      /* the request went on a kept-alive connection */
-	uint64_t sent_us; /* when the request started, for the latency */
-	size_t bodylen;
+	bool reused;        /* the request went on a kept-alive connection */
+	uint64_t sent_us;   /* when the request started, for the latency */
 	char rbuf[LIM_IMDSC_RECV_BYTES];
 	char body[LIM_IMDSC_BODY_BYTES];
 };
@@ -122,6 +120,7 @@ _Static_assert(IC_SAME(JSON) && IC_SAME(MEMBERS) && IC_SAME(DUP) &&
         IC_SAME(NUMBER) && IC_SAME(NOTOKEN) && IC_SAME(NOEXPIRY) &&
         IC_SAME(NOERROR),
     "imdsc_err and oauth_err differ");
+_Static_assert(offsetof(struct ic_conn, r) == 0, "up_resp first");
 _Static_assert(LIM_IMDS_RATE_PER_S <= LIM_UP_RATE_SLOTS, "rate window");
 
 /* IMDS echoes the request: resource and client_id are kept. */
@@ -393,7 +392,7 @@ ic_conn_wipe(struct ic_conn *c)
 {
 	explicit_bzero(c->rbuf, sizeof(c->rbuf));
 	explicit_bzero(c->body, sizeof(c->body));
-	c->bodylen = 0;
+	c->r.bodylen = 0;
 }
 
 /* ---- results ----------------------------------------------------------- */
@@ -460,7 +459,7 @@ ic_ok(struct imdsc *ic, struct ic_fetch *f, struct ic_conn *c)
 	struct tok_result r = {200, 0, &ic->tok, NULL, NULL, "ok"};
 	int rc;
 
-	rc = imdsc_decode(c->body, c->bodylen, (int64_t)time(NULL), &ic->tok);
+	rc = imdsc_decode(c->body, c->r.bodylen, (int64_t)time(NULL), &ic->tok);
 	if (rc != 0) {
 		log_warnx("imdsc: identity %s: unusable token answer (%s)",
 		    f->identity, imdsc_strerror(rc));
@@ -483,17 +482,18 @@ ic_ok(struct imdsc *ic, struct ic_fetch *f, struct ic_conn *c)
 static void
 ic_refused(struct imdsc *ic, struct ic_fetch *f, struct ic_conn *c)
 {
-	int status = c->status == 400 ? 400 : 403;
+	int status = c->r.status == 400 ? 400 : 403;
 
-	snprintf(f->audit, sizeof(f->audit), "imds_%d", c->status);
-	if (imdsc_decode_error(c->body, c->bodylen, &ic->eb) != 0) {
+	snprintf(f->audit, sizeof(f->audit), "imds_%d", c->r.status);
+	if (imdsc_decode_error(c->body, c->r.bodylen, &ic->eb) != 0) {
 		snprintf(ic->eb.error, sizeof(ic->eb.error), "%s",
 		    status == 400 ? "invalid_request" : "forbidden");
 		snprintf(ic->eb.desc, sizeof(ic->eb.desc),
-		    "the node's IMDS refused the request (HTTP %d)", c->status);
+		    "the node's IMDS refused the request (HTTP %d)",
+		    c->r.status);
 	}
 	log_warnx("imdsc: identity %s: IMDS answered %d (%s)", f->identity,
-	    c->status, ic->eb.error);
+	    c->r.status, ic->eb.error);
 	ic_final(ic, f, status, 0, ic->eb.error, ic->eb.desc);
 }
 
@@ -533,7 +533,7 @@ ic_outcome(struct imdsc *ic, struct ic_fetch *f, struct ic_conn *c, int err)
 		ic_final(ic, f, 503, LIM_IMDSC_RETRY_AFTER_S,
 		    "service_unavailable",
 		    "the node's IMDS answer is too large");
-	} else if (err != 0 && c->reused && !f->resent && c->status == 0 &&
+	} else if (err != 0 && c->reused && !f->resent && c->r.status == 0 &&
 	    (err == HCLIENT_E_CLOSED || err == HCLIENT_E_IO)) {
 		/* IMDS let the idle connection go as we reused it: resend
 		 * at once on a new one; it was never answered. */
@@ -543,15 +543,15 @@ ic_outcome(struct imdsc *ic, struct ic_fetch *f, struct ic_conn *c, int err)
 		ic_q_insert(ic, f, true);
 	} else if (err != 0)
 		ic_failed(ic, f, 0, ic_transport_code(err));
-	else if (c->status == 200)
+	else if (c->r.status == 200)
 		ic_ok(ic, f, c);
-	else if (ic_retryable(c->status)) {
-		snprintf(code, sizeof(code), "imds_%d", c->status);
-		ic_failed(ic, f, c->retry_after_s, code);
-	} else if (c->status >= 400)
+	else if (ic_retryable(c->r.status)) {
+		snprintf(code, sizeof(code), "imds_%d", c->r.status);
+		ic_failed(ic, f, c->r.retry_after_s, code);
+	} else if (c->r.status >= 400)
 		ic_refused(ic, f, c);
 	else {
-		snprintf(f->audit, sizeof(f->audit), "imds_%d", c->status);
+		snprintf(f->audit, sizeof(f->audit), "imds_%d", c->r.status);
 		ic_final(ic, f, 503, LIM_IMDSC_RETRY_AFTER_S,
 		    "service_unavailable",
 		    "the node's IMDS gave an unusable answer");
@@ -559,26 +559,6 @@ ic_outcome(struct imdsc *ic, struct ic_fetch *f, struct ic_conn *c, int err)
 }
 
 /* ---- requests ---------------------------------------------------------- */
-
-static void
-ic_head(struct hclient *hc, const struct httpc_resp *resp, void *arg)
-{
-	struct ic_conn *c = arg;
-
-	(void)hc;
-	c->status = resp->status;
-	c->retry_after_s = up_retry_after(
-	    httpc_header(resp, "Retry-After"), LIM_IMDSC_RETRY_AFTER_MAX_S);
-}
-
-static int
-ic_body(struct hclient *hc, const char *data, size_t len, void *arg)
-{
-	struct ic_conn *c = arg;
-
-	(void)hc;
-	return up_body_add(c->body, sizeof(c->body), &c->bodylen, data, len);
-}
 
 static void
 ic_done(struct hclient *hc, int err, void *arg)
@@ -591,14 +571,14 @@ ic_done(struct hclient *hc, int err, void *arg)
 	ic_conn_end(ic, c);
 	if (f != NULL) {
 		up_observe(&ic->st.dur_ok, &ic->st.dur_error,
-		    err == 0 && c->status == 200, c->sent_us);
+		    err == 0 && c->r.status == 200, c->sent_us);
 		ic_outcome(ic, f, c, err);
 	}
 	ic_conn_wipe(c);
 	(void)ic_kick(ic); /* the connection is free for the queue */
 }
 
-static const struct hclient_cb ic_cb = {ic_head, ic_body, ic_done};
+static const struct hclient_cb ic_cb = {up_head_cb, up_body_cb, ic_done};
 
 static void
 ic_send(struct imdsc *ic, struct ic_fetch *f, struct ic_conn *c, uint64_t now)
@@ -608,9 +588,7 @@ ic_send(struct imdsc *ic, struct ic_fetch *f, struct ic_conn *c, uint64_t now)
 	f->conn = c;
 	f->attempts++;
 	c->f = f;
-	c->status = 0;
-	c->retry_after_s = 0;
-	c->bodylen = 0;
+	up_resp_start(&c->r);
 	c->reused = c->hc.state == HC_KEEPALIVE;
 	c->sent_us = loop_clock_us();
 	ic->st.requests++;
@@ -863,6 +841,8 @@ imdsc_new(struct loop *loop, const struct sockaddr *imds, socklen_t len,
 	loop_timer_init(&ic->rate_timer, ic_rate_cb, ic);
 	for (i = 0; i < LIM_IMDS_CONCURRENCY; i++) {
 		ic->conn[i].ic = ic;
+		up_resp_init(&ic->conn[i].r, ic->conn[i].body,
+		    sizeof(ic->conn[i].body), LIM_IMDSC_RETRY_AFTER_MAX_S);
 		hclient_init(&ic->conn[i].hc, loop, NULL, ic->conn[i].rbuf,
 		    sizeof(ic->conn[i].rbuf));
 	}

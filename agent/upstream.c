@@ -101,6 +101,43 @@ up_body_add(char *body, size_t cap, size_t *len, const char *data, size_t n)
 }
 
 void
+up_resp_init(struct up_resp *r, char *body, size_t cap, unsigned ra_max_s)
+{
+	memset(r, 0, sizeof(*r));
+	r->body = body;
+	r->cap = cap;
+	r->ra_max_s = ra_max_s;
+}
+
+void
+up_resp_start(struct up_resp *r)
+{
+	r->status = 0;
+	r->retry_after_s = 0;
+	r->bodylen = 0;
+}
+
+void
+up_head_cb(struct hclient *hc, const struct httpc_resp *resp, void *arg)
+{
+	struct up_resp *r = arg;
+
+	(void)hc;
+	r->status = resp->status;
+	r->retry_after_s =
+	    up_retry_after(httpc_header(resp, "Retry-After"), r->ra_max_s);
+}
+
+int
+up_body_cb(struct hclient *hc, const char *data, size_t len, void *arg)
+{
+	struct up_resp *r = arg;
+
+	(void)hc;
+	return up_body_add(r->body, r->cap, &r->bodylen, data, len);
+}
+
+void
 up_observe(struct metrics_hist *ok, struct metrics_hist *error, bool was_ok,
     uint64_t sent_us)
 {

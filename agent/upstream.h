@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "agent/hclient.h"
 #include "agent/httpc.h"
 #include "agent/limits.h"
 #include "agent/metrics.h"
@@ -94,6 +95,35 @@ unsigned up_retry_after(struct httpc_slice v, unsigned max_s);
  */
 int up_body_add(
     char *body, size_t cap, size_t *len, const char *data, size_t n);
+
+/*
+ * What a request's hclient callbacks gather: the status, Retry-After and
+ * the body, into the caller's buffer.  Made the first member of the record
+ * given to hclient_request as arg, it lets up_head_cb and up_body_cb be
+ * that record's head and body callbacks.
+ */
+struct up_resp {
+	int status;             /* of the response, 0 before its head */
+	unsigned retry_after_s; /* Retry-After, cut to ra_max_s */
+	size_t bodylen;
+	char *body; /* the caller's, cap bytes */
+	size_t cap;
+	unsigned ra_max_s;
+};
+
+/* Sets r up over body (cap bytes, the caller's; it must outlive r). */
+void up_resp_init(struct up_resp *r, char *body, size_t cap, unsigned ra_max_s);
+
+/* Before each request: no status, no Retry-After, an empty body. */
+void up_resp_start(struct up_resp *r);
+
+/*
+ * hclient callbacks; arg points to a record whose first member is a
+ * struct up_resp.  The body callback returns -1 when the body does not
+ * fit (the request then ends with HCLIENT_E_ABORT).
+ */
+void up_head_cb(struct hclient *, const struct httpc_resp *, void *arg);
+int up_body_cb(struct hclient *, const char *data, size_t len, void *arg);
 
 /*
  * Records a request's latency, from sent_us to now (loop_clock_us), in

@@ -5,7 +5,8 @@
  * (doubling, its cap at 2^16 at N and N+1), the retry decision (attempts
  * and budget at N and N+1, Retry-After over the backoff), Retry-After
  * values (digits, dates, the cap at N and N+1, guarded against a
- * PROT_NONE page), body gathering at its capacity and past it, latency
+ * PROT_NONE page), body gathering at its capacity and past it, the
+ * hclient head and body callbacks on a connection-like record, latency
  * recorded by outcome.
  */
 #include <stdint.h>
@@ -220,6 +221,41 @@ t_body(void)
 	check(memcmp(body, "abcdefgh", 8) == 0);
 }
 
+/* A connection record as the clients have it: up_resp first. */
+struct conn {
+	struct up_resp r;
+	char body[8];
+};
+
+static void
+t_gather(void)
+{
+	static struct conn c;
+	struct httpc_resp resp;
+
+	memset(&resp, 0, sizeof(resp));
+	up_resp_init(&c.r, c.body, sizeof(c.body), 3600);
+	resp.status = 429;
+	resp.headers[0].name = (struct httpc_slice)HTTPC_STR("retry-after");
+	resp.headers[0].value = (struct httpc_slice)HTTPC_STR("7200");
+	resp.nheaders = 1;
+	up_head_cb(NULL, &resp, &c);
+	check_int(c.r.status, 429);
+	check_int(c.r.retry_after_s, 3600);                /* cut to ra_max_s */
+	check_int(up_body_cb(NULL, "12345678", 8, &c), 0); /* N */
+	check_int(up_body_cb(NULL, "9", 1, &c), -1);       /* N+1 */
+	check_int(c.r.bodylen, 8);
+	check(memcmp(c.body, "12345678", 8) == 0);
+	up_resp_start(&c.r);
+	check(c.r.status == 0 && c.r.retry_after_s == 0 && c.r.bodylen == 0);
+	check(c.r.body == c.body && c.r.cap == 8 && c.r.ra_max_s == 3600);
+	resp.nheaders = 0; /* no Retry-After */
+	resp.status = 200;
+	up_head_cb(NULL, &resp, &c);
+	check_int(c.r.status, 200);
+	check_int(c.r.retry_after_s, 0);
+}
+
 static void
 t_observe(void)
 {
@@ -249,6 +285,7 @@ main(void)
 	test(t_retry_delay, "retry: Retry-After, attempts and budget N, N+1");
 	test(t_retry_after, "Retry-After values, cap at N and N+1");
 	test(t_body, "body gathering at capacity N and N+1");
+	test(t_gather, "head and body callbacks, Retry-After cut, body N+1");
 	test(t_observe, "latency by outcome");
 	return harness_done();
 }
