@@ -547,17 +547,8 @@ aad_authority_parse(const char *url, struct aad_url *out)
 	return 0;
 }
 
+/* Its own errors; those it shares with oauth.c are named there. */
 static const char *const aad_err_names[] = {
-    [1] = "not a JSON object",
-    [2] = "too many JSON members",
-    [3] = "duplicate member",
-    [4] = "member of the wrong type",
-    [5] = "string too long",
-    [6] = "bad or empty string",
-    [7] = "bad time",
-    [8] = "no access_token",
-    [9] = "no expires_in or expires_on",
-    [10] = "no error member",
     [11] = "authority is not https://host[:port][/path]",
     [12] = "no space",
 };
@@ -565,6 +556,8 @@ static const char *const aad_err_names[] = {
 const char *
 aad_strerror(int err)
 {
+	if (err >= OAUTH_E_LAST && err < 0)
+		return oauth_strerror(err);
 	if (err >= AAD_E_LAST && err < 0)
 		return aad_err_names[-err];
 	return "unknown aad error";

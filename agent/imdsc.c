@@ -311,17 +311,8 @@ imdsc_endpoint(const char *url, struct sockaddr_storage *ss, socklen_t *sslen,
 	return 0;
 }
 
+/* Its own errors; those it shares with oauth.c are named there. */
 static const char *const ic_err_names[] = {
-    [1] = "not a JSON object",
-    [2] = "too many JSON members",
-    [3] = "duplicate member",
-    [4] = "member of the wrong type",
-    [5] = "string too long",
-    [6] = "bad or empty string",
-    [7] = "bad time",
-    [8] = "no access_token",
-    [9] = "no expires_on or expires_in",
-    [10] = "no error member",
     [11] = "endpoint is not http://IP[:port]",
     [12] = "no space",
 };
@@ -329,6 +320,8 @@ static const char *const ic_err_names[] = {
 const char *
 imdsc_strerror(int err)
 {
+	if (err >= OAUTH_E_LAST && err < 0)
+		return oauth_strerror(err);
 	if (err >= IMDSC_E_LAST && err < 0)
 		return ic_err_names[-err];
 	return "unknown imdsc error";
