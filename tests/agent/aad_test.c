@@ -41,6 +41,7 @@
 #include "agent/pem.h"
 #include "agent/resolv.h"
 #include "agent/tokcache.h"
+#include "tests/guard.h"
 #include "tests/harness.h"
 
 int main(void);
@@ -48,27 +49,6 @@ int main(void);
 #define TENANT "72f988bf-86f1-41af-91ab-2d7cd011db47"
 #define CLIENT "11111111-2222-4333-8444-555555555555"
 #define NOW    1700000000
-
-/* Copies s so that it ends right before a PROT_NONE page. */
-static const char *
-guard_copy(const char *s, size_t n)
-{
-	static char *map;
-	static size_t maplen;
-	size_t pg = (size_t)sysconf(_SC_PAGESIZE);
-
-	if (map != NULL)
-		munmap(map, maplen);
-	maplen = (n + pg - 1) / pg * pg + pg;
-	map = mmap(NULL, maplen, PROT_READ | PROT_WRITE,
-	    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (map == MAP_FAILED || mprotect(map + maplen - pg, pg, PROT_NONE)) {
-		perror("mmap");
-		exit(2);
-	}
-	memcpy(map + maplen - pg - n, s, n);
-	return map + maplen - pg - n;
-}
 
 static struct tok_token tok;
 static struct aad_error eb;

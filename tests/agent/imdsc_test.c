@@ -26,6 +26,7 @@
 #include "agent/limits.h"
 #include "agent/loop.h"
 #include "agent/tokcache.h"
+#include "tests/guard.h"
 #include "tests/harness.h"
 
 int main(void);
@@ -35,27 +36,6 @@ int main(void);
 	"/subscriptions/0b1f6471-1bf0-4dda-aec3-cb9272f09590/resourceGroups/"  \
 	"rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/uami"
 #define NOW 1700000000
-
-/* Copies s so that it ends right before a PROT_NONE page. */
-static const char *
-guard_copy(const char *s, size_t n)
-{
-	static char *map;
-	static size_t maplen;
-	size_t pg = (size_t)sysconf(_SC_PAGESIZE);
-
-	if (map != NULL)
-		munmap(map, maplen);
-	maplen = (n + pg - 1) / pg * pg + pg;
-	map = mmap(NULL, maplen, PROT_READ | PROT_WRITE,
-	    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (map == MAP_FAILED || mprotect(map + maplen - pg, pg, PROT_NONE)) {
-		perror("mmap");
-		exit(2);
-	}
-	memcpy(map + maplen - pg - n, s, n);
-	return map + maplen - pg - n;
-}
 
 static struct tok_token tok;
 

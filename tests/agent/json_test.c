@@ -11,36 +11,11 @@
 
 #include "agent/json.h"
 #include "agent/limits.h"
+#include "tests/guard.h"
 #include "tests/harness.h"
 
 #define NTOK 4096
 static struct json_tok toks[NTOK];
-
-/* Copies s (n bytes) so that it ends right before a PROT_NONE page; the
- * copy lives until the next call. */
-static const char *
-guard_copy(const char *s, size_t n)
-{
-	static char *map;
-	static size_t maplen;
-	size_t pg = (size_t)sysconf(_SC_PAGESIZE);
-
-	if (map != NULL)
-		munmap(map, maplen);
-	maplen = (n + pg - 1) / pg * pg + pg;
-	map = mmap(NULL, maplen, PROT_READ | PROT_WRITE,
-	    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (map == MAP_FAILED) {
-		perror("mmap");
-		exit(2);
-	}
-	if (mprotect(map + maplen - pg, pg, PROT_NONE) == -1) {
-		perror("mprotect");
-		exit(2);
-	}
-	memcpy(map + maplen - pg - n, s, n);
-	return map + maplen - pg - n;
-}
 
 static int
 parse_n(struct json_doc *doc, const char *s, size_t n)

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "agent/kobj.h"
+#include "tests/guard.h"
 #include "tests/harness.h"
 
 #define DATA "tests/agent/data/"
@@ -21,28 +22,6 @@
 static const char omit_[] = "omit";
 static struct json_tok toks[NTOK];
 static char filebuf[BIG];
-
-/* Copies s (n bytes) to end right before a PROT_NONE page; valid until
- * the next call. */
-static const char *
-guard_copy(const char *s, size_t n)
-{
-	static char *map;
-	static size_t maplen;
-	size_t pg = (size_t)sysconf(_SC_PAGESIZE);
-
-	if (map != NULL)
-		munmap(map, maplen);
-	maplen = (n + pg - 1) / pg * pg + pg;
-	map = mmap(NULL, maplen, PROT_READ | PROT_WRITE,
-	    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (map == MAP_FAILED || mprotect(map + maplen - pg, pg, PROT_NONE)) {
-		perror("mmap");
-		exit(2);
-	}
-	memcpy(map + maplen - pg - n, s, n);
-	return map + maplen - pg - n;
-}
 
 static size_t
 read_data(const char *name)

@@ -16,6 +16,7 @@
 
 #include "agent/limits.h"
 #include "agent/oauth.h"
+#include "tests/guard.h"
 #include "tests/harness.h"
 
 #define NOW   1700000000
@@ -25,27 +26,6 @@ static struct json_tok toks[NTOKS];
 static struct json_doc doc;
 static struct tok_token tok;
 static char big[2 * LIM_TOK_TOKEN_BYTES];
-
-/* Copies s so that it ends right before a PROT_NONE page. */
-static const char *
-guard_copy(const char *s, size_t n)
-{
-	static char *map;
-	static size_t maplen;
-	size_t pg = (size_t)sysconf(_SC_PAGESIZE);
-
-	if (map != NULL)
-		munmap(map, maplen);
-	maplen = (n + pg - 1) / pg * pg + pg;
-	map = mmap(NULL, maplen, PROT_READ | PROT_WRITE,
-	    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (map == MAP_FAILED || mprotect(map + maplen - pg, pg, PROT_NONE)) {
-		perror("mmap");
-		exit(2);
-	}
-	memcpy(map + maplen - pg - n, s, n);
-	return map + maplen - pg - n;
-}
 
 /* Parses s (guarded) with ntoks tokens into doc. */
 static int

@@ -20,6 +20,7 @@
 #include "agent/loop.h"
 #include "agent/tokcache.h"
 #include "policy/policy.h"
+#include "tests/guard.h"
 #include "tests/harness.h"
 
 int main(void);
@@ -858,27 +859,6 @@ t_stale_and_refused(void)
 	    tc, POL_SECRET, &(struct tok_fetcher){NULL, NULL, NULL});
 	check(get(ident(p, "d"), "r", NULL, &wr[2]) == TOK_FAILED);
 	INV();
-}
-
-/* Copies s so that it ends right before a PROT_NONE page. */
-static const char *
-guard_copy(const char *s, size_t n)
-{
-	static char *map;
-	static size_t maplen;
-	size_t pg = (size_t)sysconf(_SC_PAGESIZE);
-
-	if (map != NULL)
-		munmap(map, maplen);
-	maplen = (n + pg - 1) / pg * pg + pg;
-	map = mmap(NULL, maplen, PROT_READ | PROT_WRITE,
-	    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (map == MAP_FAILED || mprotect(map + maplen - pg, pg, PROT_NONE)) {
-		perror("mmap");
-		exit(2);
-	}
-	memcpy(map + maplen - pg - n, s, n);
-	return map + maplen - pg - n;
 }
 
 static void
