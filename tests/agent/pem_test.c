@@ -16,6 +16,7 @@
 
 #include "agent/limits.h"
 #include "agent/pem.h"
+#include "tests/guard.h"
 #include "tests/harness.h"
 
 int main(void);
@@ -138,35 +139,6 @@ spill(const char *name, const char *buf, size_t len)
 
 	if (f == NULL || fwrite(buf, 1, len, f) != len || fclose(f) != 0)
 		exit(2);
-}
-
-/*
- * Copies buf to the end of a mapping whose next page is PROT_NONE, so a
- * read past len faults.  Release with unguard().
- */
-static char *
-guard(const char *buf, size_t len, size_t *maplen)
-{
-	size_t pg = (size_t)sysconf(_SC_PAGESIZE);
-	size_t pages = (len + pg - 1) / pg + 1;
-	char *m;
-
-	m = mmap(NULL, pages * pg, PROT_READ | PROT_WRITE,
-	    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (m == MAP_FAILED || mprotect(m + (pages - 1) * pg, pg, PROT_NONE))
-		exit(2);
-	*maplen = pages * pg;
-	memcpy(m + (pages - 1) * pg - len, buf, len);
-	return m + (pages - 1) * pg - len;
-}
-
-static void
-unguard(char *p, size_t len, size_t maplen)
-{
-	size_t pg = (size_t)sysconf(_SC_PAGESIZE);
-	char *m = p + len - (maplen - pg);
-
-	munmap(m, maplen);
 }
 
 /* A store in static caller storage, big enough for the tests. */
@@ -298,15 +270,15 @@ t_anchors_bytewise(void)
 static void
 t_anchors_guard(void)
 {
-	size_t len, maplen, cut;
-	char *buf = slurp("ca-ec.crt", &len), *g;
+	size_t len, cut;
+	char *buf = slurp("ca-ec.crt", &len);
+	const char *g;
 
 	/* Without the final newline, then whole, each against PROT_NONE. */
 	for (cut = 1; cut <= 2; cut++) {
-		g = guard(buf, len - (cut == 1), &maplen);
+		g = guard_copy(buf, len - (cut == 1));
 		pem_anchors_init(&A, ta, LIM_PEM_ANCHORS, mem, sizeof(mem));
 		check_int(pem_anchors_parse(&A, g, len - (cut == 1)), 1);
-		unguard(g, len - (cut == 1), maplen);
 	}
 	free(buf);
 }
@@ -526,12 +498,12 @@ t_system_bundle(void)
 static int
 parse_key(struct pem_key *k, const char *name)
 {
-	size_t len, maplen;
-	char *buf = slurp(name, &len), *g = guard(buf, len, &maplen);
+	size_t len;
+	char *buf = slurp(name, &len);
+	const char *g = guard_copy(buf, len);
 	int rc;
 
 	rc = pem_key_parse(k, g, len);
-	unguard(g, len, maplen);
 	free(buf);
 	return rc;
 }
@@ -788,13 +760,13 @@ static unsigned char chain_mem[LIM_PEM_CHAIN_BYTES];
 static int
 parse_chain(struct pem_chain *c, size_t max, size_t cap, const char *name)
 {
-	size_t len, maplen;
-	char *buf = slurp(name, &len), *g = guard(buf, len, &maplen);
+	size_t len;
+	char *buf = slurp(name, &len);
+	const char *g = guard_copy(buf, len);
 	int rc;
 
 	pem_chain_init(c, certs, max, chain_mem, cap);
 	rc = pem_chain_parse(c, g, len);
-	unguard(g, len, maplen);
 	free(buf);
 	return rc;
 }

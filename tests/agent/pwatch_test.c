@@ -27,6 +27,7 @@
 #include "agent/limits.h"
 #include "agent/loop.h"
 #include "agent/pwatch.h"
+#include "tests/guard.h"
 #include "tests/harness.h"
 
 int main(void);
@@ -666,28 +667,6 @@ put_event(char *buf, size_t off, uint32_t mask, const char *name)
 	return off + sizeof(ev) + nlen;
 }
 
-/* len bytes of src placed against a PROT_NONE page. */
-static const char *
-guarded(const char *src, size_t len)
-{
-	static char *map;
-	static size_t pg;
-
-	if (map == NULL) {
-		pg = (size_t)sysconf(_SC_PAGESIZE);
-		map = mmap(NULL, 2 * pg, PROT_READ | PROT_WRITE,
-		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-		if (map == MAP_FAILED || mprotect(map + pg, pg, PROT_NONE)) {
-			perror("mmap");
-			exit(2);
-		}
-	}
-	if (len > pg)
-		exit(2);
-	memcpy(map + pg - len, src, len);
-	return map + pg - len;
-}
-
 /*
  * Feeds buf[0..len) in pieces of step bytes as they would arrive (each
  * feed gets what is pending), each piece against the guard page.  Returns
@@ -702,7 +681,7 @@ scan(struct pwatch_scan *s, const char *buf, size_t len, size_t step)
 	pwatch_scan_init(s);
 	while (have < len) {
 		have = have + step < len ? have + step : len;
-		r = pwatch_scan_feed(s, guarded(buf + done, have - done),
+		r = pwatch_scan_feed(s, guard_copy(buf + done, have - done),
 		    have - done, BASE, strlen(BASE));
 		if (r < 0)
 			return r;
@@ -803,21 +782,22 @@ t_scan_errors(void)
 	n = put_event(buf, 0, IN_CREATE, "0123456789abcdef");
 	memset(buf + sizeof(ev), 'x', n - sizeof(ev));
 	pwatch_scan_init(&s);
-	check_int(pwatch_scan_feed(&s, guarded(buf, n), n, BASE, strlen(BASE)),
+	check_int(
+	    pwatch_scan_feed(&s, guard_copy(buf, n), n, BASE, strlen(BASE)),
 	    PWATCH_ERR_NAME);
 	/* A cut record: nothing consumed, nothing counted. */
 	n = put_event(buf, 0, IN_CREATE, "abc");
 	pwatch_scan_init(&s);
 	check_int(pwatch_scan_feed(
-	              &s, guarded(buf, n - 1), n - 1, BASE, strlen(BASE)),
+	              &s, guard_copy(buf, n - 1), n - 1, BASE, strlen(BASE)),
 	    0);
 	check_int(s.events, 0);
-	check_int(pwatch_scan_feed(&s, guarded(buf, 3), 3, BASE, 4), 0);
+	check_int(pwatch_scan_feed(&s, guard_copy(buf, 3), 3, BASE, 4), 0);
 	/* A length past the buffer is "need more", never a read past it. */
 	memcpy(&ev, buf, sizeof(ev));
 	ev.len = UINT32_MAX;
 	memcpy(buf, &ev, sizeof(ev));
-	check_int(pwatch_scan_feed(&s, guarded(buf, n), n, BASE, 4), 0);
+	check_int(pwatch_scan_feed(&s, guard_copy(buf, n), n, BASE, 4), 0);
 	check_int(pwatch_scan_feed(&s, NULL, 0, BASE, 4), 0);
 	check_int(pwatch_scan_feed(NULL, buf, n, BASE, 4), PWATCH_ERR_INVAL);
 	check_int(pwatch_scan_feed(&s, NULL, 1, BASE, 4), PWATCH_ERR_INVAL);

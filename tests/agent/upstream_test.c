@@ -18,31 +18,8 @@
 #include "agent/limits.h"
 #include "agent/loop.h"
 #include "agent/upstream.h"
+#include "tests/guard.h"
 #include "tests/harness.h"
-
-/* Copies s so that it ends right before a PROT_NONE page. */
-static struct httpc_slice
-guard_slice(const char *s)
-{
-	static char *map;
-	static size_t maplen;
-	size_t pg = (size_t)sysconf(_SC_PAGESIZE), n = strlen(s);
-	struct httpc_slice v;
-
-	if (map != NULL)
-		munmap(map, maplen);
-	maplen = (n + pg - 1) / pg * pg + pg;
-	map = mmap(NULL, maplen, PROT_READ | PROT_WRITE,
-	    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (map == MAP_FAILED || mprotect(map + maplen - pg, pg, PROT_NONE)) {
-		perror("mmap");
-		exit(2);
-	}
-	memcpy(map + maplen - pg - n, s, n);
-	v.ptr = map + maplen - pg - n;
-	v.len = n;
-	return v;
-}
 
 struct item {
 	int id;
@@ -176,7 +153,11 @@ t_retry_delay(void)
 static unsigned
 ra(const char *s, unsigned max)
 {
-	return up_retry_after(guard_slice(s), max);
+	struct httpc_slice v;
+
+	v.len = strlen(s);
+	v.ptr = guard_copy(s, v.len);
+	return up_retry_after(v, max);
 }
 
 static void
