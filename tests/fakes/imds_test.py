@@ -651,9 +651,19 @@ def rate_limits():
           st["counts"]["rate_limited"] >= 1, "concurrency measured")
     check(has(f.take_violations(), "6 identity requests in flight"),
           "concurrency logged")
-    f.ctl("DELETE", "/state")  # empties the rate window too
     f.scenario(delay_ms=0, rate_limit_per_s=2, max_concurrent=1)
-    codes = [token(V + "&resource=x")[0] for _ in range(3)]
+    # 3 requests within 0.9 s: on a loaded machine the first may have left
+    # the window by the third, which proves nothing; the window is emptied
+    # and the three sent again (a few times at most).
+    for _ in range(5):
+        f.ctl("DELETE", "/state")  # empties the rate window too
+        t0 = time.monotonic()
+        codes = [token(V + "&resource=x")[0] for _ in range(3)]
+        if time.monotonic() - t0 < 0.9:
+            break
+        print("imds_test: 3 requests took %.2f s, again" %
+              (time.monotonic() - t0), file=sys.stderr)
+    check(time.monotonic() - t0 < 0.9, "3 requests within 0.9 s")
     check(codes == [200, 200, 429], "limits are toggles: %s" % codes)
 
 
