@@ -244,9 +244,10 @@ class Watch:
     """A watch request over a raw TLS socket, read in a thread."""
 
     def __init__(self, query, token=TOKEN, fake=None, stop_after=None,
-                 version="HTTP/1.1"):
+                 version="HTTP/1.1", until=None):
         fake = fake or CTX["fake"]
         self.fake = fake
+        self.until = until  # the client leaves once until(events) holds
         self.status = None
         self.head = b""
         self.body = Chunks()
@@ -290,6 +291,8 @@ class Watch:
             self.sock.close()
 
     def _enough(self):
+        if self.until is not None:
+            return self.until(self.events())
         return self.stop_after is not None and \
             len(self.events()) >= self.stop_after
 
@@ -607,17 +610,27 @@ def watch_bookmarks():
     f = CTX["fake"]
     rv = list_rv()
     f.scenario(bookmark_every_ms=150)
+    # 3 s for 3 bookmarks 150 ms apart: room for a loaded machine's stall
+    # of a second or two, since a late bookmark only delays the next.
     rc, code, body, _ = curl(["--raw", "-N", "URL" + pods_url(
         "watch=true&resourceVersion=%d&allowWatchBookmarks=true"
-        "&timeoutSeconds=1" % rv)])
+        "&timeoutSeconds=3" % rv)])
     check(code == 200 and re.match(r"[0-9a-f]+\n\{", body) and
           body.count('"BOOKMARK"') >= 3 and body.endswith("\n0\n\n"),
           "curl --raw sees chunked bookmarks: %r" % body[:200])
+
+    def bumped(ev):  # 3 bookmarks, the last after the bump
+        bms = [e for e in ev if e["type"] == "BOOKMARK"]
+        return len(bms) >= 3 and \
+            int(bms[-1]["object"]["metadata"]["resourceVersion"]) == rv + 3
+    # Up to 10 s for the bump and the bookmarks (the client leaves once
+    # they came): a watch of 1 s could end before a stalled bump.
     w = Watch(sel() + "&watch=1&resourceVersion=%d&allowWatchBookmarks=true"
-              "&timeoutSeconds=1" % rv)
+              "&timeoutSeconds=10" % rv, until=bumped)
     check(wait_for(lambda: active_watches() == 1), "watch is active")
     f.ctl("POST", "/bump", {"n": 3})
     w.join(30)
+    check(wait_for(lambda: active_watches() == 0), "watch unregistered")
     bms = [e for e in w.events() if e["type"] == "BOOKMARK"]
     check(len(bms) >= 3, "bookmarks arrive: %d" % len(bms))
     o = bms[-1]["object"] if bms else {}
