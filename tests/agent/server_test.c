@@ -1452,16 +1452,26 @@ t_write_limit(void)
 }
 
 /* A client that pipelines large answers and never reads them. */
-static void
-t_backpressure(void)
-{
-	static char batch[16 << 10];
-	int small = 4096, i;
-	size_t len = 0;
-	struct srv_conn *c;
-	uint64_t t0, t1, cbs;
+struct bp_try {
+	uint64_t t0;
+	uint64_t cbs; /* io callbacks while stuck */
+	bool writing, stuck;
+	uint64_t timeouts, requests; /* before the try */
+};
 
-	t_start(T_CONNS);
+/*
+ * Connects with small buffers and sends the batch; true when the checks on
+ * the stuck connection came before T_WRITE_MS (after t0) could pass, the
+ * only case where they prove anything.
+ */
+static bool
+bp_try(struct bp_try *b, const char *batch, size_t len)
+{
+	int small = 4096;
+	struct srv_conn *c;
+
+	b->timeouts = stats().timeouts;
+	b->requests = stats().requests;
 	C[0].fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
 	setsockopt(C[0].fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
 	connect(C[0].fd, (struct sockaddr *)&T.addr, T.addrlen);
@@ -1470,24 +1480,47 @@ t_backpressure(void)
 	check_int(cl_get(&C[0], "/echo", &R), 200);
 	c = server_conn(T.s, T.last_id);
 	setsockopt(c->fd, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
+	b->t0 = loop_clock_ms();
+	check_int(cl_send(&C[0], batch, len), 0);
+	pump_for(50);
+	b->writing = c->state == SRV_WRITING;
+	/* Stuck: the loop sleeps instead of spinning on the socket. */
+	b->cbs = loop_stats(T.l)->io_callbacks;
+	pump_for(T_WRITE_MS / 2);
+	b->cbs = loop_stats(T.l)->io_callbacks - b->cbs;
+	b->stuck = c->state == SRV_WRITING;
+	return loop_clock_ms() - b->t0 < T_WRITE_MS - T_SLACK_MS;
+}
+
+static void
+t_backpressure(void)
+{
+	static char batch[16 << 10];
+	struct bp_try b;
+	size_t len = 0;
+	uint64_t t1;
+	int i;
+
+	t_start(T_CONNS);
 	for (i = 0; i < 150; i++)
 		len += (size_t)sprintf(batch + len,
 		    "GET /body?n=12000 HTTP/1.1\r\nHost: a\r\n\r\n");
-	t0 = loop_clock_ms();
-	check_int(cl_send(&C[0], batch, len), 0);
-	pump_for(50);
-	check(c->state == SRV_WRITING);
-	/* Stuck: the loop sleeps instead of spinning on the socket. */
-	cbs = loop_stats(T.l)->io_callbacks;
-	pump_for(T_WRITE_MS / 2);
-	check(loop_stats(T.l)->io_callbacks - cbs < 10);
-	check(c->state == SRV_WRITING);
+	/* A try slower than T_WRITE_MS proves nothing; it is made again. */
+	for (i = 0; i < 5 && !bp_try(&b, batch, len); i++) {
+		fprintf(stderr, "server_test: backpressure: slow try, again\n");
+		check(wait_open(0));
+		cl_close(&C[0]);
+	}
+	check(i < 5);
+	check(b.writing);
+	check(b.cbs < 10);
+	check(b.stuck);
 	check(wait_open(0));
 	t1 = loop_clock_ms();
-	check(t1 - t0 >= T_WRITE_MS - T_SLACK_MS);
-	check(t1 - t0 < T_WAIT_MS);
-	check_int(stats().timeouts, 1);
-	check(stats().requests < 150);
+	check(t1 - b.t0 >= T_WRITE_MS - T_SLACK_MS);
+	check(t1 - b.t0 < T_WAIT_MS);
+	check_int(stats().timeouts, b.timeouts + 1);
+	check(stats().requests - b.requests < 150);
 	cl_close(&C[0]);
 	t_stop();
 }
@@ -1583,46 +1616,81 @@ t_stats(void)
 	t_stop();
 }
 
-/* After a closing answer, input is drained until the client closes. */
+/*
+ * A closing answer to a big head, more input, the client's close: true
+ * when it all took less than LIM_SRV_LINGER_MS, the only case that proves
+ * anything, as the linger timer starts after the try does.  *ok is false
+ * when any step went wrong.
+ */
+static bool
+linger_drain_try(char *junk, size_t len, bool *ok)
+{
+	uint64_t t0 = loop_clock_ms();
+	int i, sent = 0;
+
+	cl_open(&C[0]);
+	*ok = cl_send(&C[0], junk, len) == 0 && cl_resp(&C[0], &R) == 431 &&
+	    cl_wait_close(&C[0], T_WAIT_MS) != 0 && C[0].eof;
+	/* Still drained: more bytes are taken, not answered with RST. */
+	for (i = 0; i < 3; i++) {
+		sent += cl_send(&C[0], junk, 1000) == 0;
+		pump_for(LIM_SRV_LINGER_MS / 10);
+	}
+	cl_fill(&C[0]);
+	*ok = *ok && sent == 3 && !C[0].reset &&
+	    server_conn(T.s, 0)->state == SRV_CLOSING;
+	/* The client closes: the slot goes at once. */
+	cl_close(&C[0]);
+	*ok = wait_open(0) && *ok;
+	return loop_clock_ms() - t0 < LIM_SRV_LINGER_MS - T_SLACK_MS;
+}
+
+/*
+ * After a closing answer, input is drained until the client closes.  A try
+ * that a loaded machine made slower than LIM_SRV_LINGER_MS proves nothing
+ * either way, and is made again (said on stderr).
+ */
 static void
 t_linger(void)
 {
 	static char junk[20000];
-	uint64_t t0, t1;
-	int i;
+	uint64_t t0, mid = 0, t1 = 0;
+	int tries, status = 0;
+	unsigned open = 0;
+	bool ok = false, closed = false;
 
 	memset(junk, 'a', sizeof(junk));
 	memcpy(junk, "GET /echo HTTP/1.1\r\nX-Big: ", 27);
 	t_start(T_CONNS);
-	cl_open(&C[0]);
-	check_int(cl_send(&C[0], junk, sizeof(junk)), 0);
-	check_int(cl_resp(&C[0], &R), 431);
-	check(cl_wait_close(&C[0], T_WAIT_MS) != 0 && C[0].eof);
-	/* Still drained: more bytes are taken, not answered with RST. */
-	for (i = 0; i < 3; i++) {
-		check_int(cl_send(&C[0], junk, 1000), 0);
-		pump_for(LIM_SRV_LINGER_MS / 10);
+	for (tries = 0; tries < 5; tries++) {
+		if (linger_drain_try(junk, sizeof(junk), &ok))
+			break;
+		fprintf(stderr, "server_test: linger: slow drain try, again\n");
 	}
-	cl_fill(&C[0]);
-	check(!C[0].reset);
-	check(server_conn(T.s, 0)->state == SRV_CLOSING);
-	/* The client closes: the slot goes at once. */
-	t0 = loop_clock_ms();
-	cl_close(&C[0]);
-	check(wait_open(0));
-	check(loop_clock_ms() - t0 < LIM_SRV_LINGER_MS);
+	check(tries < 5);
+	check(ok);
 	/* A client that never closes: LIM_SRV_LINGER_MS, not forever. */
-	t0 = loop_clock_ms();
-	cl_open(&C[0]);
-	cl_sends(&C[0], "GET /echo HTTP/1.0\r\n\r\n");
-	check_int(cl_resp(&C[0], &R), 200);
-	pump_for(LIM_SRV_LINGER_MS / 2);
-	check_int(stats().open, 1);
-	check(wait_open(0));
-	t1 = loop_clock_ms();
+	for (tries = 0; tries < 5; tries++) {
+		t0 = loop_clock_ms();
+		cl_open(&C[0]);
+		cl_sends(&C[0], "GET /echo HTTP/1.0\r\n\r\n");
+		status = cl_resp(&C[0], &R);
+		pump_for(LIM_SRV_LINGER_MS / 2);
+		open = stats().open;
+		mid = loop_clock_ms();
+		closed = wait_open(0);
+		t1 = loop_clock_ms();
+		cl_close(&C[0]);
+		if (mid - t0 < LIM_SRV_LINGER_MS - T_SLACK_MS)
+			break;
+		fprintf(stderr, "server_test: linger: slow close try, again\n");
+	}
+	check(tries < 5);
+	check_int(status, 200);
+	check_int(open, 1);
+	check(closed);
 	check(t1 - t0 >= LIM_SRV_LINGER_MS - T_SLACK_MS);
 	check_int(stats().timeouts, 0); /* lingering is no timeout */
-	cl_close(&C[0]);
 	t_stop();
 }
 
@@ -1791,6 +1859,9 @@ t_emfile(void)
 	it = loop_stats(T.l)->iterations;
 	t0 = loop_clock_ms();
 	pump_for(3 * LIM_SRV_ACCEPT_PAUSE_MS + 50);
+	/* A stalled machine may have slept through the pauses: more time. */
+	while (stats().accept_errors < 2 && loop_clock_ms() - t0 < T_WAIT_MS)
+		pump(LIM_SRV_ACCEPT_PAUSE_MS);
 	ms = loop_clock_ms() - t0;
 	it = loop_stats(T.l)->iterations - it;
 	st = stats();
