@@ -90,35 +90,51 @@ guard_put(struct guard *g, const void *src, size_t n)
 }
 
 /*
- * A copy of src[0..n) ending right before a PROT_NONE page, in a fresh
- * mapping of its own; the previous guard_copy is unmapped (after the copy,
- * so src may be that previous copy), so a stale pointer faults.  Valid
- * until the next call.
+ * Makes g (zeroed, or from an earlier call) a region of at least n bytes;
+ * it is remapped only when too small, so byte-by-byte loops do not map and
+ * unmap per byte.  Returns the old mapping, for the caller to unmap once
+ * done with it (or a zeroed struct).
+ */
+static inline struct guard
+guard_resize(struct guard *g, size_t n)
+{
+	struct guard old = {NULL, 0};
+
+	if (g->base != NULL && n <= g->cap)
+		return old;
+	old = *g;
+	guard_init(g, n);
+	return old;
+}
+
+/*
+ * A copy of src[0..n) ending right before a PROT_NONE page, in a mapping
+ * of its own (src may be the previous copy).  Valid until the next call,
+ * which overwrites it, or unmaps it when it needs a larger mapping.
  */
 static inline const void *
 guard_copy(const void *src, size_t n)
 {
 	static struct guard g;
-	struct guard old = g;
+	struct guard old = guard_resize(&g, n);
+	const void *p = guard_put(&g, src, n);
 
-	guard_init(&g, n);
-	guard_put(&g, src, n);
 	guard_free(&old);
-	return guard_at(&g, n);
+	return p;
 }
 
 /*
- * n writable zero bytes ending right before a PROT_NONE page, in a fresh
- * mapping of its own, independent of guard_copy; the previous guard_buf
- * is unmapped.  Valid until the next call.
+ * n writable bytes (contents unspecified) ending right before a PROT_NONE
+ * page, in a mapping of its own, independent of guard_copy().  Valid until
+ * the next call, which reuses it or unmaps it as guard_copy() does.
  */
 static inline void *
 guard_buf(size_t n)
 {
 	static struct guard g;
+	struct guard old = guard_resize(&g, n);
 
-	guard_free(&g);
-	guard_init(&g, n);
+	guard_free(&old);
 	return guard_at(&g, n);
 }
 

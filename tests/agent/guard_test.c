@@ -1,8 +1,9 @@
 /*
  * Tests of tests/guard.h, the guard pages every parser test relies on:
  * one byte past a guard_copy() read, one byte past a guard_buf() written,
- * and a stale guard_copy() pointer each kill a forked child with SIGSEGV;
- * sizes 0, 1, a page and a page + 1 hold exactly their bytes.
+ * and a stale guard_copy() pointer (after a copy that needs a larger
+ * mapping) each kill a forked child with SIGSEGV; sizes 0, 1, a page and a
+ * page + 1 hold exactly their bytes.
  */
 #include <sys/wait.h>
 
@@ -84,7 +85,7 @@ read_stale_copy(size_t n)
 {
 	const volatile char *p = guard_copy(src, n);
 
-	(void)guard_copy(src, n);
+	(void)guard_copy(src, n + pg); /* larger: remapped */
 	(void)p[0];
 }
 
@@ -159,6 +160,9 @@ t_independent(void)
 	check(memcmp(c, "cdef", 4) == 0);
 	c = guard_copy("12", 2);
 	check(memcmp(b, "xyz", 3) == 0 && memcmp(c, "12", 2) == 0);
+	c = guard_copy(src, pg + 1);
+	c = guard_copy(c + pg - 2, 3); /* from a mapping about to go */
+	check(memcmp(c, src + pg - 2, 3) == 0);
 }
 
 /* Several struct guards alive at once; capacity N and N+1. */
