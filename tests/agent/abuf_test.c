@@ -11,25 +11,16 @@
 
 #include "agent/abuf.h"
 #include "agent/log.h"
+#include "tests/guard.h"
 #include "tests/harness.h"
 
 int main(void);
-
-static char *guard_page; /* two pages, the second PROT_NONE */
-static size_t page;
-
-/* cap bytes that end where the PROT_NONE page begins. */
-static char *
-at_guard(size_t cap)
-{
-	return guard_page + page - cap;
-}
 
 static void
 t_add_limits(void)
 {
 	struct abuf b;
-	char *p = at_guard(5);
+	char *p = guard_buf(5);
 
 	abuf_init(&b, p, 5);
 	ABUF_LIT(&b, "abcde"); /* N: fits exactly */
@@ -62,7 +53,7 @@ num_case(int64_t v, bool sign)
 	        ? snprintf(want, sizeof(want), "%" PRId64, v)
 	        : snprintf(want, sizeof(want), "%" PRIu64, (uint64_t)v));
 	for (cap = 0; cap <= n + 1; cap++) {
-		abuf_init(&b, at_guard(cap), cap);
+		abuf_init(&b, guard_buf(cap), cap);
 		if (sign)
 			abuf_i64(&b, v);
 		else
@@ -95,16 +86,16 @@ t_strlcpy(void)
 {
 	char *p;
 
-	p = at_guard(4);
+	p = guard_buf(4);
 	check_int(abuf_strlcpy(p, 4, "abc"), 3); /* N */
 	check_str(p, "abc");
 	check_int(abuf_strlcpy(p, 4, "abcd"), 3); /* N+1: cut */
 	check_str(p, "abc");
-	p = at_guard(1);
+	p = guard_buf(1);
 	check_int(abuf_strlcpy(p, 1, "abc"), 0);
 	check(p[0] == '\0');
 	/* The source may end at the guard too: read up to its NUL only. */
-	p = at_guard(3);
+	p = guard_buf(3);
 	memcpy(p, "ab", 3);
 	{
 		char dst[8];
@@ -125,7 +116,7 @@ t_mixed(void)
 	n = (size_t)snprintf(want, sizeof(want), "\"status\":%d,\"c\":\"%s\"",
 	    503, "pod_unknown");
 	for (cap = 1; cap <= n + 1; cap++) {
-		p = at_guard(cap);
+		p = guard_buf(cap);
 		/* Leave room for a NUL, as snprintf does. */
 		abuf_init(&b, p, cap - 1);
 		ABUF_LIT(&b, "\"status\":");
@@ -157,14 +148,14 @@ t_json(void)
 	check_str(full, "a\\\"b\\\\c\\u0001\\u007f\xc3\xa9\\u000a~");
 	for (max = 0; max <= all + 1; max++) {
 		n = log_json_escape(want, max + 1, src, len);
-		p = at_guard(max);
+		p = guard_buf(max);
 		abuf_init(&b, p, max);
 		abuf_json(&b, src, len, max);
 		check_int(b.len, n);
 		check(!b.over && memcmp(p, want, n) == 0);
 	}
 	for (cap = 0; cap <= all + 1; cap++) {
-		p = at_guard(cap);
+		p = guard_buf(cap);
 		abuf_init(&b, p, cap);
 		abuf_json(&b, src, len, 1000);
 		check_int(b.len, cap < all ? cap : all);
@@ -176,12 +167,6 @@ t_json(void)
 int
 main(void)
 {
-	page = (size_t)sysconf(_SC_PAGESIZE);
-	guard_page = mmap(NULL, 2 * page, PROT_READ | PROT_WRITE,
-	    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (guard_page == MAP_FAILED ||
-	    mprotect(guard_page + page, page, PROT_NONE) != 0)
-		abort();
 	test(t_add_limits, "appends at N and N+1, cut and over");
 	test(t_numbers, "decimal numbers as snprintf writes them");
 	test(t_strlcpy, "strlcpy at N and N+1");

@@ -14,43 +14,12 @@
 
 #include "agent/http.h"
 #include "agent/limits.h"
+#include "tests/guard.h"
 #include "tests/harness.h"
 
 int main(void);
 
-/* A buffer whose end touches a PROT_NONE page. */
-struct guard {
-	char *base;
-	size_t cap;
-};
-
 static struct guard g_whole, g_bytes, g_small;
-
-static void
-guard_init(struct guard *g, size_t cap)
-{
-	size_t pg = (size_t)sysconf(_SC_PAGESIZE);
-
-	g->cap = (cap + pg - 1) / pg * pg;
-	g->base = mmap(NULL, g->cap + pg, PROT_READ | PROT_WRITE,
-	    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (g->base == MAP_FAILED || mprotect(g->base + g->cap, pg, PROT_NONE))
-		abort();
-}
-
-/* Copies s[0..n) so that its last byte is the last readable one. */
-static char *
-guard_put(struct guard *g, const char *s, size_t n)
-{
-	char *p;
-
-	if (n > g->cap)
-		abort();
-	p = g->base + g->cap - n;
-	if (n > 0)
-		memcpy(p, s, n);
-	return p;
-}
 
 static struct http_slice
 guard_slice(const char *s)

@@ -11,6 +11,7 @@
 
 #include "agent/limits.h"
 #include "agent/lines.h"
+#include "tests/guard.h"
 #include "tests/harness.h"
 
 #define MAXOUT   256
@@ -22,45 +23,6 @@ struct out {
 };
 
 static char stream[GUARD_SZ];
-
-/* A region of GUARD_SZ bytes followed by a PROT_NONE page. */
-static char *
-guard_region(void)
-{
-	size_t pg = (size_t)sysconf(_SC_PAGESIZE);
-	char *map;
-
-	map = mmap(NULL, GUARD_SZ + pg, PROT_READ | PROT_WRITE,
-	    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (map == MAP_FAILED || mprotect(map + GUARD_SZ, pg, PROT_NONE)) {
-		perror("mmap");
-		exit(2);
-	}
-	return map;
-}
-
-/* n bytes ending at the guard page: for the splitter's buffer. */
-static char *
-guard_buf(size_t n)
-{
-	static char *region;
-
-	if (region == NULL)
-		region = guard_region();
-	return region + GUARD_SZ - n;
-}
-
-/* A copy of p[0..n) ending at a guard page: for one pushed piece. */
-static const char *
-guard_piece(const char *p, size_t n)
-{
-	static char *region;
-
-	if (region == NULL)
-		region = guard_region();
-	memcpy(region + GUARD_SZ - n, p, n);
-	return region + GUARD_SZ - n;
-}
 
 /* What splitting s[0..n) with a cap-byte buffer must give. */
 static size_t
@@ -131,7 +93,7 @@ run(const char *s, size_t n, size_t cap, const size_t *sizes, size_t nsizes)
 	while (pos < n) {
 		piece = sizes[i++ % nsizes];
 		piece = piece < n - pos ? piece : n - pos;
-		p = guard_piece(s + pos, piece);
+		p = guard_copy(s + pos, piece);
 		for (off = 0; off < piece; off += taken) {
 			taken = lines_push(&l, p + off, piece - off);
 			stalls = taken ? 0 : stalls + 1;

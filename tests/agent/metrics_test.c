@@ -23,6 +23,7 @@
 #include "agent/limits.h"
 #include "agent/loop.h"
 #include "agent/metrics_int.h"
+#include "tests/guard.h"
 #include "tests/harness.h"
 
 int main(int argc, char **argv);
@@ -331,27 +332,14 @@ t_optional(void)
 
 /* ---- buffer limits --------------------------------------------------- */
 
-/* A buffer of n bytes whose end touches a PROT_NONE page. */
-static char *
-guarded(char *map, size_t page, size_t n)
-{
-	return map + 2 * page - n;
-}
-
 static void
 t_fit(void)
 {
 	size_t page = (size_t)sysconf(_SC_PAGESIZE);
 	struct metrics_view v;
-	char *map, *b;
+	char *b;
 	ssize_t n;
 
-	map = mmap(NULL, 3 * page, PROT_READ | PROT_WRITE,
-	    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	check(map != MAP_FAILED);
-	if (map == MAP_FAILED)
-		return;
-	check(mprotect(map + 2 * page, page, PROT_NONE) == 0);
 	memset(&v, 0, sizeof(v));
 	v.started_at = 1;
 	v.pol = &sp;
@@ -359,11 +347,11 @@ t_fit(void)
 	n = render(&v);
 	check(n > 0 && (size_t)n + 1 <= 2 * page);
 	/* length + 1: fits, NUL included, same bytes. */
-	b = guarded(map, page, (size_t)n + 1);
+	b = guard_buf((size_t)n + 1);
 	check_int(metrics_render_view(b, (size_t)n + 1, &v), n);
 	check_str(b, out);
 	/* length: refused, nothing half written. */
-	b = guarded(map, page, (size_t)n);
+	b = guard_buf((size_t)n);
 	memset(b, 'x', (size_t)n);
 	check_int(metrics_render_view(b, (size_t)n, &v), METRICS_E_SPACE);
 	check_int(b[0], '\0');
@@ -373,7 +361,6 @@ t_fit(void)
 	check_str(metrics_strerror(METRICS_E_SPACE),
 	    "exposition does not fit the buffer");
 	check_str(metrics_strerror(-2), "unknown metrics error");
-	munmap(map, 3 * page);
 }
 
 /* Every series there can be, at the widest values, with two upstreams. */

@@ -19,6 +19,7 @@
 #include "agent/limits.h"
 #include "agent/podcache.h"
 #include "policy/policy.h"
+#include "tests/guard.h"
 #include "tests/harness.h"
 
 int main(void);
@@ -137,19 +138,6 @@ add_live(struct podcache *pc, int n, const char *ip, uint64_t now)
 	if (ip != NULL)
 		pod_ip(&p, ip);
 	return up(pc, &p, now);
-}
-
-/* A buffer whose end touches a PROT_NONE page. */
-static char *
-guarded(size_t n)
-{
-	size_t pg = (size_t)sysconf(_SC_PAGESIZE), cap = (n + pg - 1) / pg * pg;
-	char *base = mmap(NULL, cap + pg, PROT_READ | PROT_WRITE,
-	    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-
-	if (base == MAP_FAILED || mprotect(base + cap, pg, PROT_NONE) != 0)
-		abort();
-	return base + cap - n;
 }
 
 /* ---- basic operations -------------------------------------------------- */
@@ -829,22 +817,11 @@ fill(char *s, size_t n, char c)
 	s[n] = '\0';
 }
 
-/* The pod struct placed to end at a PROT_NONE page. */
-static struct kobj_pod *
-guarded_pod(void)
-{
-	static struct kobj_pod *p;
-
-	if (p == NULL)
-		p = (struct kobj_pod *)(void *)guarded(sizeof(*p));
-	return p;
-}
-
 static void
 t_max_strings(void)
 {
 	struct podcache *pc = podcache_new(2, Q);
-	struct kobj_pod *p = guarded_pod();
+	struct kobj_pod *p = guard_buf(sizeof(*p));
 	const struct podcache_entry *e;
 	struct pol_label lbl[LIM_KOBJ_LABELS];
 	struct pol_pod pp;
@@ -1008,14 +985,14 @@ t_by_name_slices(void)
 {
 	struct podcache *pc = podcache_new(2, Q);
 	struct kobj_pod p;
-	char *ns, *name;
+	const char *ns;
+	char *name;
 
 	pod_init(&p, "u", "team", "api-0", KOBJ_PHASE_RUNNING);
 	check_int(up(pc, &p, 0), 0);
-	ns = guarded(4);
-	memcpy(ns, "team", 4);
+	ns = guard_copy("team", 4);
 	check(podcache_by_name(pc, ns, 4, "api-0", 5) != NULL);
-	name = guarded(5);
+	name = guard_buf(5);
 	memcpy(name, "api-0", 5);
 	check(podcache_by_name(pc, ns, 4, name, 5) != NULL);
 	check(podcache_by_name(pc, ns + 1, 3, name, 5) == NULL);

@@ -42,6 +42,7 @@
 #include "agent/limits.h"
 #include "agent/log.h"
 #include "agent/priv.h"
+#include "tests/guard.h"
 #include "tests/harness.h"
 
 #define NOBODY   65534u
@@ -49,35 +50,6 @@
 #define OUT_MAX  16384
 
 /* ---- inputs against a PROT_NONE page ---- */
-
-static char *
-guard_region(void)
-{
-	size_t pg = (size_t)sysconf(_SC_PAGESIZE);
-	char *map;
-
-	map = mmap(NULL, GUARD_SZ + pg, PROT_READ | PROT_WRITE,
-	    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (map == MAP_FAILED || mprotect(map + GUARD_SZ, pg, PROT_NONE)) {
-		perror("mmap");
-		exit(2);
-	}
-	return map;
-}
-
-/* A copy of p[0..n) whose last byte touches the guard page. */
-static const char *
-guard_piece(const char *p, size_t n)
-{
-	static char *region;
-
-	if (region == NULL)
-		region = guard_region();
-	if (n > GUARD_SZ)
-		exit(2);
-	memcpy(region + GUARD_SZ - n, p, n);
-	return region + GUARD_SZ - n;
-}
 
 /* Feeds s in pieces of step bytes (0: whole), then ends it. */
 static int
@@ -89,7 +61,7 @@ parse(struct priv_status *st, const char *s, size_t len, size_t step)
 	priv_status_init(st);
 	for (i = 0; i < len; i += n) {
 		n = step == 0 || len - i < step ? len - i : step;
-		rc = priv_status_feed(st, guard_piece(s + i, n), n);
+		rc = priv_status_feed(st, guard_copy(s + i, n), n);
 		if (rc < 0)
 			return rc;
 		if (rc != (int)n)
@@ -169,9 +141,9 @@ t_status_sample(void)
 	check_sample(&st);
 	for (cut = 1; cut < len; cut++) {
 		priv_status_init(&st);
-		if (priv_status_feed(&st, guard_piece(s, cut), cut) !=
+		if (priv_status_feed(&st, guard_copy(s, cut), cut) !=
 		        (int)cut ||
-		    priv_status_feed(&st, guard_piece(s + cut, len - cut),
+		    priv_status_feed(&st, guard_copy(s + cut, len - cut),
 		        len - cut) != (int)(len - cut) ||
 		    priv_status_done(&st) != 0 ||
 		    st.cap[PRIV_CAP_EFF] != 0x30c0 || st.uid[3] != 7 ||

@@ -26,6 +26,7 @@
 
 #include "agent/limits.h"
 #include "agent/rules.h"
+#include "tests/guard.h"
 #include "tests/harness.h"
 
 #define DATA     "tests/agent/data/rules/"
@@ -33,46 +34,6 @@
 #define NFT(m)   ((NFNL_SUBSYS_NFTABLES << 8) | (m))
 
 static struct rules_state st_a, st_b; /* 22 KiB each: not on the stack */
-
-/* ---- guard pages ---- */
-
-static uint8_t *
-guard_region(void)
-{
-	size_t pg = (size_t)sysconf(_SC_PAGESIZE);
-	uint8_t *map;
-
-	map = mmap(NULL, GUARD_SZ + pg, PROT_READ | PROT_WRITE,
-	    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (map == MAP_FAILED || mprotect(map + GUARD_SZ, pg, PROT_NONE)) {
-		perror("mmap");
-		exit(2);
-	}
-	return map;
-}
-
-/* n bytes ending at a guard page: an output buffer. */
-static uint8_t *
-guard_out(size_t n)
-{
-	static uint8_t *region;
-
-	if (region == NULL)
-		region = guard_region();
-	return region + GUARD_SZ - n;
-}
-
-/* A copy of p[0..n) ending at a guard page: an input. */
-static const uint8_t *
-guard_in(const void *p, size_t n)
-{
-	static uint8_t *region;
-
-	if (region == NULL)
-		region = guard_region();
-	memmove(region + GUARD_SZ - n, p, n);
-	return region + GUARD_SZ - n;
-}
 
 /* ---- kernel-style messages, built here independently ---- */
 
@@ -315,7 +276,7 @@ feed_whole(const uint8_t *s, size_t n, struct rules_state *st,
 {
 	rules_state_clear(st);
 	rules_dump_init(d, st, lo, hi, want);
-	return rules_dump_feed(d, guard_in(s, n), n);
+	return rules_dump_feed(d, guard_copy(s, n), n);
 }
 
 /*
@@ -333,7 +294,7 @@ feed_bytes(const uint8_t *s, size_t n, struct rules_state *st,
 	rules_dump_init(d, st, lo, hi, want);
 	for (i = 1; i <= n; i++) {
 		r = rules_dump_feed(
-		    d, guard_in(s + start, i - start), i - start);
+		    d, guard_copy(s + start, i - start), i - start);
 		if (r < 0)
 			return r;
 		start += (size_t)r;
@@ -461,7 +422,7 @@ static void
 t_exprs_bytes(void)
 {
 	struct rules_spec s = spec("10.0.0.1", 2579);
-	uint8_t *out = guard_out(sizeof(want_exprs));
+	uint8_t *out = guard_buf(sizeof(want_exprs));
 	size_t i;
 
 	check_int(sizeof(want_exprs), 412);
@@ -548,7 +509,7 @@ t_builders_cap(void)
 
 		check(len[i] > 0 && n <= LIM_RULES_MSG_BYTES);
 		for (c = n; c + 2 > n && n > 0; c--) {
-			uint8_t *o = guard_out(c);
+			uint8_t *o = guard_buf(c);
 			ssize_t r;
 
 			switch (i) {
@@ -580,7 +541,7 @@ t_builders_cap(void)
 		}
 	}
 	check_int(len[1], 20 + 32 + 32 + 20);
-	check_int(rules_msg_exprs(guard_out(411), 411, &s), RULES_E_NOSPACE);
+	check_int(rules_msg_exprs(guard_buf(411), 411, &s), RULES_E_NOSPACE);
 }
 
 static void
@@ -625,7 +586,7 @@ t_ct_delete_bytes(void)
 	/* clang-format on */
 	struct rules_ct_entry e = {{htonl(0x0afb000a)}, {htonl(0xa9fea9fe)},
 	    40000, 80, 6, 3, 77, 0, true};
-	uint8_t *o = guard_out(sizeof(want));
+	uint8_t *o = guard_buf(sizeof(want));
 
 	check_int(rules_msg_ct_delete(o, sizeof(want), 7, &e), sizeof(want));
 	check(memcmp(o, want, sizeof(want)) == 0); /* seq: little-endian host */
@@ -1045,7 +1006,8 @@ ct_feed_all(const uint8_t *s, size_t n, struct rules_ct *c, int *err)
 	*err = 0;
 	rules_ct_init(c, 1, imds, 80);
 	for (i = 1; i <= n; i++) {
-		r = rules_ct_feed(c, guard_in(s + start, i - start), i - start);
+		r = rules_ct_feed(
+		    c, guard_copy(s + start, i - start), i - start);
 		if (r < 0) {
 			*err = (int)r;
 			return cut;
