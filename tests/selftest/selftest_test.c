@@ -18,38 +18,8 @@
 #include "agent/ops.h"
 #include "agent/podcache.h"
 #include "selftest/selftest.h"
+#include "tests/guard.h"
 #include "tests/harness.h"
-
-#define GUARD_SZ (1u << 17)
-
-static char *
-guard_region(void)
-{
-	size_t pg = (size_t)sysconf(_SC_PAGESIZE);
-	char *map;
-
-	map = mmap(NULL, GUARD_SZ + pg, PROT_READ | PROT_WRITE,
-	    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (map == MAP_FAILED || mprotect(map + GUARD_SZ, pg, PROT_NONE)) {
-		perror("mmap");
-		exit(2);
-	}
-	return map;
-}
-
-/* A copy of p[0..n) whose last byte touches the guard page. */
-static const char *
-guard_piece(const char *p, size_t n)
-{
-	static char *region;
-
-	if (region == NULL)
-		region = guard_region();
-	if (n > GUARD_SZ)
-		exit(2);
-	memcpy(region + GUARD_SZ - n, p, n);
-	return region + GUARD_SZ - n;
-}
 
 /* ---- the agent's side: a sources with a cache and the src_* parts ---- */
 
@@ -154,11 +124,11 @@ t_status_prefixes(void)
 	n = render();
 	check(n > 0);
 	for (i = 0; i < (size_t)n; i++)
-		if (selftest_status_parse(&st, guard_piece(doc, i), i) == 0)
+		if (selftest_status_parse(&st, guard_copy(doc, i), i) == 0)
 			bad++;
 	check_int(bad, 0);
 	check_int(
-	    selftest_status_parse(&st, guard_piece(doc, (size_t)n), (size_t)n),
+	    selftest_status_parse(&st, guard_copy(doc, (size_t)n), (size_t)n),
 	    0);
 	check_str(st.upstream.aad, "https://login.microsoftonline.com");
 }
@@ -484,17 +454,16 @@ t_proc(void)
 	good_status();
 	n = proc_text("65534", "65534", "0000000000000000");
 	check_int(
-	    selftest_check_proc(&rep, guard_piece(proc, n), n, 65534, 65534),
-	    0);
+	    selftest_check_proc(&rep, guard_copy(proc, n), n, 65534, 65534), 0);
 	check_int(last()->result, SELFTEST_PASS);
 	check(strstr(last()->reason, "uid 65534 gid 65534, no capabilities") !=
 	    NULL);
 	n = proc_text("65534", "65534", "0000000000001000");
-	selftest_check_proc(&rep, guard_piece(proc, n), n, 65534, 65534);
+	selftest_check_proc(&rep, guard_copy(proc, n), n, 65534, 65534);
 	check_int(last()->result, SELFTEST_FAIL);
 	check(strstr(last()->reason, "CapEff=1000") != NULL);
 	n = proc_text("0", "65534", "0000000000000000");
-	selftest_check_proc(&rep, guard_piece(proc, n), n, 65534, 65534);
+	selftest_check_proc(&rep, guard_copy(proc, n), n, 65534, 65534);
 	check_int(last()->result, SELFTEST_FAIL);
 	n = proc_text("65534", "65534", "0000000000000000");
 	selftest_check_proc(&rep, proc, n, 65534, 1000);
@@ -556,7 +525,7 @@ t_pod(void)
 
 	good_status();
 	n = (size_t)snprintf(b, sizeof(b), "%s}", grant);
-	selftest_check_pod(&rep, "shop/o", 200, guard_piece(b, n), n);
+	selftest_check_pod(&rep, "shop/o", 200, guard_copy(b, n), n);
 	check_int(last()->result, SELFTEST_PASS);
 	check_str(
 	    last()->reason, "shop/o: granted orders-mi (managed, rule orders)");
@@ -565,7 +534,7 @@ t_pod(void)
 	    "\"client_id\":\"c\",\"expires_on\":9,\"expires_in\":3599,"
 	    "\"length\":1234}}",
 	    grant);
-	selftest_check_pod(&rep, "shop/o", 200, guard_piece(b, n), n);
+	selftest_check_pod(&rep, "shop/o", 200, guard_copy(b, n), n);
 	check_int(last()->result, SELFTEST_PASS);
 	check(
 	    strstr(last()->reason,
@@ -574,18 +543,18 @@ t_pod(void)
 	    "%s,\"token\":{\"status\":503,\"identity\":\"orders-mi\","
 	    "\"error\":\"service_unavailable\",\"description\":\"busy\"}}",
 	    grant);
-	selftest_check_pod(&rep, "shop/o", 200, guard_piece(b, n), n);
+	selftest_check_pod(&rep, "shop/o", 200, guard_copy(b, n), n);
 	check_int(last()->result, SELFTEST_FAIL);
 	check(strstr(last()->reason, "status 503 service_unavailable busy") !=
 	    NULL);
 	n = (size_t)snprintf(
 	    b, sizeof(b), "{\"verdict\":\"deny\",\"identities\":[]}");
-	selftest_check_pod(&rep, "shop/p", 200, guard_piece(b, n), n);
+	selftest_check_pod(&rep, "shop/p", 200, guard_copy(b, n), n);
 	check_int(last()->result, SELFTEST_WARN);
 	selftest_check_pod(&rep, "shop/x", 404, "{}", 2);
 	check_int(last()->result, SELFTEST_FAIL);
 	check(strstr(last()->reason, "not in the agent's pod cache") != NULL);
-	selftest_check_pod(&rep, "shop/x", 200, guard_piece(b, n - 1), n - 1);
+	selftest_check_pod(&rep, "shop/x", 200, guard_copy(b, n - 1), n - 1);
 	check_int(last()->result, SELFTEST_FAIL);
 }
 
