@@ -1220,22 +1220,48 @@ t_header_timeout(void)
 	t_stop();
 }
 
+/*
+ * Requests within idle_ms of each other go on past it: five, idle_ms / 2
+ * apart.  False when two took idle_ms or more from the one's start to the
+ * other's answer on a loaded machine, which proves nothing; *ok says
+ * whether all were answered, *last when the last was sent (loop ms).
+ */
+static bool
+idle_keep_try(bool *ok, uint64_t *last)
+{
+	uint64_t prev = loop_clock_ms();
+	int i;
+
+	cl_open(&C[0]);
+	*ok = cl_get(&C[0], "/echo", &R) == 200;
+	for (i = 0; i < 4; i++) {
+		pump_for(T_IDLE_MS / 2);
+		*last = loop_clock_ms();
+		*ok = *ok && cl_get(&C[0], "/echo", &R) == 200;
+		if (loop_clock_ms() - prev >= T_IDLE_MS - T_SLACK_MS)
+			return false;
+		prev = *last;
+	}
+	return true;
+}
+
 static void
 t_idle_timeout(void)
 {
-	uint64_t t0, t1;
+	uint64_t t0 = 0, t1, base;
 	int i;
+	bool ok = false;
 
 	t_start(T_CONNS);
-	/* Requests within idle_ms of each other go on past it. */
-	cl_open(&C[0]);
-	for (i = 0; i < 4; i++) {
-		check_int(cl_get(&C[0], "/echo", &R), 200);
-		pump_for(T_IDLE_MS / 2);
+	for (i = 0; i < 5 && !idle_keep_try(&ok, &t0); i++) {
+		fprintf(stderr, "server_test: idle: slow try, again\n");
+		cl_close(&C[0]);
+		check(wait_open(0));
 	}
-	/* Then nothing: closed idle_ms after the last answer. */
-	check_int(cl_get(&C[0], "/echo", &R), 200);
-	t0 = loop_clock_ms();
+	check(i < 5);
+	check(ok);
+	base = stats().timeouts;
+	/* Then nothing: closed idle_ms after the last answer (after t0). */
 	t1 = cl_wait_close(&C[0], T_WAIT_MS);
 	check(t1 != 0 && t1 - t0 >= T_IDLE_MS - T_SLACK_MS);
 	check(C[0].eof && C[0].len == 0);
@@ -1245,7 +1271,7 @@ t_idle_timeout(void)
 	cl_open(&C[0]);
 	t1 = cl_wait_close(&C[0], T_WAIT_MS);
 	check(t1 != 0 && t1 - t0 >= T_IDLE_MS - T_SLACK_MS);
-	check_int(stats().timeouts, 2);
+	check_int(stats().timeouts, base + 2);
 	check(wait_open(0));
 	cl_close(&C[0]);
 	t_stop();
