@@ -36,6 +36,8 @@ struct parser {
 	bool stray_ok;            /* that outer block's '}' may still come */
 	uint32_t nvals;
 	struct dsl_val vals[DSL_VALUES_CAP];
+	struct dsl_pos cont; /* a ',' of this statement ending its line (0) */
+	uint32_t cont_to;    /* the line the statement went on at after it */
 };
 
 static struct dsl_pos
@@ -207,6 +209,39 @@ skip_continuation(struct parser *p)
 	}
 }
 
+/*
+ * Past a ',' at comma: when the statement went on on a later line, that
+ * is kept, for cont_note() to name if that line then does not parse.
+ */
+static bool
+after_comma(struct parser *p, struct dsl_pos comma)
+{
+	if (!skip_continuation(p))
+		return false;
+	if (p->tok.line > comma.line) {
+		p->cont = comma;
+		p->cont_to = p->tok.line;
+	}
+	return true;
+}
+
+/*
+ * After a syntax error on line `line`: if a trailing ',' carried the
+ * statement onto that line, say so where the ',' is (a list meant to end
+ * there swallowed the next line's setting as one more value).
+ */
+static void
+cont_note(struct parser *p, uint32_t line)
+{
+	if (p->cont.line == 0 || p->cont_to != line)
+		return;
+	dsl_diag_add(p->diags, DSL_NOTE, p->cont,
+	    "this ',' continues the list onto line %u; remove it if that "
+	    "line starts a new setting",
+	    line);
+	p->cont.line = 0;
+}
+
 /* Turns the current WORD, STRING or STAR token into a value. */
 static bool
 take_value(struct parser *p, struct dsl_val *v)
@@ -269,6 +304,7 @@ push_value(struct parser *p)
 	}
 	if (!take_value(p, &p->vals[p->nvals])) {
 		syntax_error(p, "a value");
+		cont_note(p, p->tok.line);
 		return false;
 	}
 	p->nvals++;
@@ -280,6 +316,7 @@ static bool
 parse_values(struct parser *p, bool optional)
 {
 	enum dsl_tok t = p->tok.type;
+	struct dsl_pos comma;
 
 	if (optional && t != DSL_T_WORD && t != DSL_T_STRING && t != DSL_T_STAR)
 		return true;
@@ -288,8 +325,9 @@ parse_values(struct parser *p, bool optional)
 			return false;
 		if (p->tok.type != DSL_T_COMMA)
 			return true;
+		comma = tok_pos(&p->tok);
 		next(p);
-		if (!skip_continuation(p))
+		if (!after_comma(p, comma))
 			return false;
 	}
 }
@@ -361,6 +399,7 @@ static bool
 parse_label(struct parser *p, struct dsl_stmt *s)
 {
 	struct dsl_req tmp[64], *r;
+	struct dsl_pos comma;
 	uint32_t n = 0;
 
 	s->kind = DSL_S_LABEL;
@@ -378,8 +417,9 @@ parse_label(struct parser *p, struct dsl_stmt *s)
 		n++;
 		if (p->tok.type != DSL_T_COMMA)
 			break;
+		comma = tok_pos(&p->tok);
 		next(p);
-		if (!skip_continuation(p))
+		if (!after_comma(p, comma))
 			return false;
 	}
 	if ((r = alloc(p, n * sizeof(*r))) == NULL)
@@ -408,8 +448,10 @@ parse_line_end(struct parser *p, struct dsl_stmt *s, bool in_block)
 		p->failed = true;
 		dsl_diag_add(p->diags, DSL_ERROR, tok_pos(&p->tok),
 		    "'}' must stand on a line of its own");
-	} else
+	} else {
 		syntax_error(p, "end of line");
+		cont_note(p, p->tok.line);
+	}
 	return false;
 }
 
@@ -423,6 +465,7 @@ new_stmt(struct parser *p, enum dsl_stmt_kind kind, bool blank)
 	s->kind = kind;
 	s->pos = tok_pos(&p->tok);
 	s->blank_before = blank;
+	p->cont.line = 0;
 	return s;
 }
 
@@ -507,6 +550,7 @@ extra_values(struct parser *p, uint32_t *count)
 
 		p->tok = first; /* report where the comma is missing */
 		syntax_error(p, "',' or end of line");
+		cont_note(p, first.line);
 		p->tok = now;
 		return false;
 	}
