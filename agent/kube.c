@@ -635,11 +635,32 @@ kube_release(void *p, size_t len)
 		(void)madvise((char *)p + head, body, MADV_DONTNEED);
 }
 
+/*
+ * A pod the new list no longer has (it went while the watch was down):
+ * told to the hook as a deletion, like a DELETED event, before its slot
+ * goes; only its uid, namespace and name are known.
+ */
+static void
+kube_gone(const struct podcache_entry *e, void *arg)
+{
+	struct kube *k = arg;
+
+	memset(&k->pod, 0, sizeof(k->pod));
+	snprintf(k->pod.uid, sizeof(k->pod.uid), "%s", e->uid);
+	snprintf(k->pod.ns, sizeof(k->pod.ns), "%s", e->ns);
+	snprintf(k->pod.name, sizeof(k->pod.name), "%s", e->name);
+	k->hooks.change(k, KOBJ_EV_DELETED, &k->pod, NULL, k->hooks.arg);
+}
+
 /* The page ended the list: sweep, tell, and start watching. */
 static void
 kube_synced(struct kube *k)
 {
-	unsigned gone = podcache_sync_end(k->cache, loop_now_ms(k->loop));
+	unsigned gone;
+
+	if (k->hooks.change != NULL)
+		podcache_sync_gone(k->cache, kube_gone, k);
+	gone = podcache_sync_end(k->cache, loop_now_ms(k->loop));
 
 	kube_release(k->body, LIM_KOBJ_EVENT_BYTES + 1);
 	kube_release(k->toks, LIM_KOBJ_EVENT_TOKENS * sizeof(*k->toks));

@@ -783,6 +783,17 @@ podcache_sync_end(struct podcache *pc, uint64_t now_ms)
 	return n;
 }
 
+void
+podcache_sync_gone(const struct podcache *pc,
+    void (*fn)(const struct podcache_entry *, void *), void *arg)
+{
+	unsigned i;
+
+	for (i = 0; i < pc->max; i++)
+		if (pc_used(pc, i) && pc->ent[i].stale_)
+			fn(&pc->ent[i], arg);
+}
+
 enum podcache_verdict
 podcache_resolve(const struct podcache *pc, const struct in6_addr *ip,
     uint64_t now_ms, const struct podcache_entry **out)

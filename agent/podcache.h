@@ -126,6 +126,15 @@ void podcache_sync_begin(struct podcache *);
 unsigned podcache_sync_end(struct podcache *, uint64_t now_ms);
 
 /*
+ * Before podcache_sync_end: calls fn(entry, arg) for each pod it is about
+ * to remove (still marked), so that whoever holds something of a pod that
+ * went while the watch was down hears of it as of a deletion.  fn must not
+ * change the cache; the entry is valid during the call.
+ */
+void podcache_sync_gone(const struct podcache *,
+    void (*fn)(const struct podcache_entry *, void *), void *arg);
+
+/*
  * Which pod sends from ip (IPv4 as v4-mapped, see podcache_map4)?  *out is
  * the pod for PODCACHE_FOUND, NULL otherwise; valid as an entry is (see
  * struct podcache_entry).  No allocation, no change to the cache.

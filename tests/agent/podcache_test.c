@@ -586,6 +586,19 @@ t_replace(void)
 	podcache_free(pc);
 }
 
+/* podcache_sync_gone's callback: the uids it is told, space-separated. */
+static char gone_uids[256];
+
+static void
+note_gone(const struct podcache_entry *e, void *arg)
+{
+	size_t n = strlen(gone_uids);
+
+	(void)arg;
+	snprintf(gone_uids + n, sizeof(gone_uids) - n, "%s%s/%s/%s",
+	    n ? " " : "", e->uid, e->ns, e->name);
+}
+
 static void
 t_sync(void)
 {
@@ -603,6 +616,10 @@ t_sync(void)
 	pod_ip(&p, "10.0.0.3");
 	check_int(up(pc, &p, 1000), 0);
 	check_int(add_live(pc, 4, "10.0.0.4", 1000), 0);
+	/* Told first: exactly the pods sync_end then removes. */
+	gone_uids[0] = '\0';
+	podcache_sync_gone(pc, note_gone, NULL);
+	check_str(gone_uids, "u2/ns/p2");
 	check_int(podcache_sync_end(pc, 1000), 1);
 	check(podcache_by_uid(pc, "u2") == NULL);
 	check(podcache_by_uid(pc, "u1") != NULL);
@@ -614,10 +631,19 @@ t_sync(void)
 	check_str(who(pc, "10.0.0.4", 1000), "u4");
 	podcache_stats(pc, 1000, &st);
 	check_int(st.pods, 3);
-	/* A sync_end with no sync_begin removes nothing. */
+	/* A sync_end with no sync_begin removes nothing, and tells nothing. */
+	gone_uids[0] = '\0';
+	podcache_sync_gone(pc, note_gone, NULL);
+	check_str(gone_uids, "");
 	check_int(podcache_sync_end(pc, 2000), 0);
-	/* An empty relist empties the cache. */
+	/* An empty relist empties the cache: all three told. */
 	podcache_sync_begin(pc);
+	gone_uids[0] = '\0';
+	podcache_sync_gone(pc, note_gone, NULL);
+	check_int((long)strlen(gone_uids),
+	    (long)strlen("u1/ns/p1 u3/ns/p3 u4/ns/p4"));
+	check(strstr(gone_uids, "u1/ns/p1") && strstr(gone_uids, "u3/ns/p3") &&
+	    strstr(gone_uids, "u4/ns/p4"));
 	check_int(podcache_sync_end(pc, 3000), 3);
 	podcache_stats(pc, 3000, &st);
 	check_int(st.pods, 0);

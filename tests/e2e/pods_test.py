@@ -735,6 +735,11 @@ def gone_scenario(sc, mode):
     sc.check(d and not names & {"pod-000", "pod-002"} and "pod-007" in names,
              "%s: pods deleted while away are gone: %s" % (mode,
                                                          sorted(names)))
+    # And the change stream says so, as a watch event would have, once each.
+    with p.cond:
+        dels = sorted(e["name"] for e in p.events if e["event"] == "DELETED")
+    sc.check(dels == ["pod-000", "pod-002"],
+             "%s: relist removals are DELETED lines: %s" % (mode, dels))
     clean(sc, p, f)
     p.stop()
     f.stop()
