@@ -1,8 +1,9 @@
 /*
  * upstream: the plumbing the two token upstream clients share,
  * agent/imdsc.c (IMDS) and agent/aad.c (Azure AD): the sliding send-time
- * window that keeps to a rate, the FIFO of waiting fetches, the retry arithmetic (doubling backoff,
- * Retry-After, attempts and time budget), Retry-After parsing, gathering
+ * window that keeps to a rate, the FIFO of waiting fetches, the retry
+ * arithmetic (doubling backoff, Retry-After, attempts and time budget),
+ * Retry-After parsing, gathering
  * a response body and timing a request.  Each client keeps its own state
  * machine, limits and policy (jitter or none, which statuses retry); the
  * numbers that differ are parameters here, never defaults.
