@@ -69,6 +69,29 @@ test(void (*fn)(void), const char *name)
 		harness_pass++;
 }
 
+/*
+ * The process's own resident memory (RssAnon of /proc/self/status), in
+ * bytes: what a test allocated and touched, not the code pages its first
+ * calls bring in.  Aborts when it cannot be read.
+ */
+static inline size_t
+harness_rss_anon(void)
+{
+	char line[128];
+	unsigned long kib = 0;
+	FILE *f = fopen("/proc/self/status", "r");
+
+	if (f == NULL)
+		abort();
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (sscanf(line, "RssAnon: %lu", &kib) == 1)
+			break;
+	fclose(f);
+	if (kib == 0)
+		abort();
+	return (size_t)kib << 10;
+}
+
 static inline int
 harness_done(void)
 {

@@ -263,26 +263,6 @@ t_live_queue(void)
 	check_int(got.err, 0);
 }
 
-/* The process's own resident memory (RssAnon), bytes: code pages the
- * first call of a function brings in are not counted. */
-static size_t
-rss_bytes(void)
-{
-	char line[128];
-	unsigned long kib = 0;
-	FILE *f = fopen("/proc/self/status", "r");
-
-	if (f == NULL)
-		abort();
-	while (fgets(line, sizeof(line), f) != NULL)
-		if (sscanf(line, "RssAnon: %lu", &kib) == 1)
-			break;
-	fclose(f);
-	if (kib == 0)
-		abort();
-	return (size_t)kib << 10;
-}
-
 static void
 t_new(void)
 {
@@ -297,12 +277,12 @@ t_new(void)
 	anchors.count = 1;
 	check(ktoken_new(l, &kc, NULL, "Bearer x") == NULL && errno == EINVAL);
 	check(ktoken_new(l, &kc, &none, "Bearer x") == NULL && errno == EINVAL);
-	rss = rss_bytes();
+	rss = harness_rss_anon();
 	check((k = ktoken_new(l, &kc, &anchors, "Bearer x")) != NULL);
 	/* Issue 3: 700 KiB sized at start, only the header written: the
 	 * queue, the slots and the TLS context wait for their first use
 	 * (they were 100 KiB). */
-	check(rss_bytes() - rss < (32u << 10));
+	check(harness_rss_anon() - rss < (32u << 10));
 	ktoken_free(k);
 	loop_free(l);
 }
