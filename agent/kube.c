@@ -637,8 +637,8 @@ kube_release(void *p, size_t len)
 
 /*
  * A pod the new list no longer has (it went while the watch was down):
- * told to the hook as a deletion, like a DELETED event, before its slot
- * goes; only its uid, namespace and name are known.
+ * told to the hook as a deletion, like a DELETED event, as its slot goes
+ * (podcache_sync_end); only its uid, namespace and name are known.
  */
 static void
 kube_gone(const struct podcache_entry *e, void *arg)
@@ -656,11 +656,8 @@ kube_gone(const struct podcache_entry *e, void *arg)
 static void
 kube_synced(struct kube *k)
 {
-	unsigned gone;
-
-	if (k->hooks.change != NULL)
-		podcache_sync_gone(k->cache, kube_gone, k);
-	gone = podcache_sync_end(k->cache, loop_now_ms(k->loop));
+	unsigned gone = podcache_sync_end(k->cache, loop_now_ms(k->loop),
+	    k->hooks.change != NULL ? kube_gone : NULL, k);
 
 	kube_release(k->body, LIM_KOBJ_EVENT_BYTES + 1);
 	kube_release(k->toks, LIM_KOBJ_EVENT_TOKENS * sizeof(*k->toks));

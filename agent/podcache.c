@@ -769,29 +769,21 @@ podcache_sync_begin(struct podcache *pc)
 }
 
 unsigned
-podcache_sync_end(struct podcache *pc, uint64_t now_ms)
+podcache_sync_end(struct podcache *pc, uint64_t now_ms,
+    void (*gone)(const struct podcache_entry *, void *), void *arg)
 {
 	unsigned i, n = 0;
 
 	for (i = 0; i < pc->max; i++) {
 		if (pc_used(pc, i) && pc->ent[i].stale_) {
+			if (gone != NULL)
+				gone(&pc->ent[i], arg);
 			pc_drop(pc, &pc->ent[i], now_ms);
 			n++;
 		}
 	}
 	pc_q_gc(pc, now_ms);
 	return n;
-}
-
-void
-podcache_sync_gone(const struct podcache *pc,
-    void (*fn)(const struct podcache_entry *, void *), void *arg)
-{
-	unsigned i;
-
-	for (i = 0; i < pc->max; i++)
-		if (pc_used(pc, i) && pc->ent[i].stale_)
-			fn(&pc->ent[i], arg);
 }
 
 enum podcache_verdict

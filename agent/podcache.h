@@ -121,18 +121,13 @@ int podcache_remove(struct podcache *, const char *uid, uint64_t now_ms);
  * new list unmark theirs; sync_end removes the pods still marked, as
  * podcache_remove does, drops ended quarantine entries, and returns how
  * many pods it removed.  Until sync_end, unlisted pods keep their slots.
+ * gone (may be NULL) is called with each pod just before it is removed,
+ * so that whoever holds something of a pod that went while the watch was
+ * down hears of it as of a deletion; it must not change the cache.
  */
 void podcache_sync_begin(struct podcache *);
-unsigned podcache_sync_end(struct podcache *, uint64_t now_ms);
-
-/*
- * Before podcache_sync_end: calls fn(entry, arg) for each pod it is about
- * to remove (still marked), so that whoever holds something of a pod that
- * went while the watch was down hears of it as of a deletion.  fn must not
- * change the cache; the entry is valid during the call.
- */
-void podcache_sync_gone(const struct podcache *,
-    void (*fn)(const struct podcache_entry *, void *), void *arg);
+unsigned podcache_sync_end(struct podcache *, uint64_t now_ms,
+    void (*gone)(const struct podcache_entry *, void *), void *arg);
 
 /*
  * Which pod sends from ip (IPv4 as v4-mapped, see podcache_map4)?  *out is

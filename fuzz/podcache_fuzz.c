@@ -314,7 +314,7 @@ f_op(struct f_ctx *c, const uint8_t *d, size_t n)
 		podcache_sync_begin(c->pc);
 		return 1;
 	case 6:
-		podcache_sync_end(c->pc, c->now);
+		podcache_sync_end(c->pc, c->now, NULL, NULL);
 		return 1;
 	case 7:
 		c->now += (uint64_t)(n > 1 ? d[1] : 0) * 50;

@@ -586,7 +586,7 @@ t_replace(void)
 	podcache_free(pc);
 }
 
-/* podcache_sync_gone's callback: the uids it is told, space-separated. */
+/* podcache_sync_end's gone callback: the pods it is told, space-separated. */
 static char gone_uids[256];
 
 static void
@@ -616,11 +616,10 @@ t_sync(void)
 	pod_ip(&p, "10.0.0.3");
 	check_int(up(pc, &p, 1000), 0);
 	check_int(add_live(pc, 4, "10.0.0.4", 1000), 0);
-	/* Told first: exactly the pods sync_end then removes. */
+	/* Told exactly the pods it removes. */
 	gone_uids[0] = '\0';
-	podcache_sync_gone(pc, note_gone, NULL);
+	check_int(podcache_sync_end(pc, 1000, note_gone, NULL), 1);
 	check_str(gone_uids, "u2/ns/p2");
-	check_int(podcache_sync_end(pc, 1000), 1);
 	check(podcache_by_uid(pc, "u2") == NULL);
 	check(podcache_by_uid(pc, "u1") != NULL);
 	check(podcache_by_uid(pc, "u3") != NULL);
@@ -633,18 +632,16 @@ t_sync(void)
 	check_int(st.pods, 3);
 	/* A sync_end with no sync_begin removes nothing, and tells nothing. */
 	gone_uids[0] = '\0';
-	podcache_sync_gone(pc, note_gone, NULL);
+	check_int(podcache_sync_end(pc, 2000, note_gone, NULL), 0);
 	check_str(gone_uids, "");
-	check_int(podcache_sync_end(pc, 2000), 0);
 	/* An empty relist empties the cache: all three told. */
 	podcache_sync_begin(pc);
 	gone_uids[0] = '\0';
-	podcache_sync_gone(pc, note_gone, NULL);
+	check_int(podcache_sync_end(pc, 3000, note_gone, NULL), 3);
 	check_int((long)strlen(gone_uids),
 	    (long)strlen("u1/ns/p1 u3/ns/p3 u4/ns/p4"));
 	check(strstr(gone_uids, "u1/ns/p1") && strstr(gone_uids, "u3/ns/p3") &&
 	    strstr(gone_uids, "u4/ns/p4"));
-	check_int(podcache_sync_end(pc, 3000), 3);
 	podcache_stats(pc, 3000, &st);
 	check_int(st.pods, 0);
 	check_str(who(pc, "10.0.0.1", 3000), "q");
@@ -652,7 +649,7 @@ t_sync(void)
 	x = ip6("10.0.0.1");
 	check(podcache_quarantine_until(pc, &x) == 3000 + Q);
 	podcache_sync_begin(pc);
-	check_int(podcache_sync_end(pc, 3000 + Q), 0);
+	check_int(podcache_sync_end(pc, 3000 + Q, NULL, NULL), 0);
 	check(podcache_quarantine_until(pc, &x) == 0);
 	check(sane(pc));
 	podcache_free(pc);
@@ -827,7 +824,7 @@ t_regrant(void)
 	/* An unchanged pod listed during a relist stays. */
 	podcache_sync_begin(pc);
 	check_int(podcache_upsert(pc, &p, &p2, 7), 0);
-	check_int(podcache_sync_end(pc, 7), 0);
+	check_int(podcache_sync_end(pc, 7, NULL, NULL), 0);
 	check_str(granted(pc, &p2, "w1"), "b");
 	check(sane(pc));
 	podcache_free(pc);
@@ -1551,7 +1548,7 @@ s_relist(struct podcache *pc, unsigned next, unsigned n, uint64_t now)
 		    sp[i].st[sp[i].delivered].kind == S_DELETE)
 			sp[i].gone = true;
 	}
-	check_int(podcache_sync_end(pc, now), drop);
+	check_int(podcache_sync_end(pc, now, NULL, NULL), drop);
 	s_verify(pc, now);
 	s_seen.relists++;
 	return next;
