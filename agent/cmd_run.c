@@ -75,6 +75,10 @@ struct run_opts {
 	const char *rules;      /* keep, install or off */
 	const char *ops_listen; /* the ops listener; NULL: off */
 	struct in_addr node_ip; /* the DNAT target; 0: --listen's */
+	/* The addresses above, parsed once by run_check_addrs. */
+	struct sockaddr_storage listen_sa, ops_sa, imds_sa;
+	socklen_t listen_len, ops_len, imds_len;
+	char imds_hostport[128];
 };
 
 struct run {
@@ -320,25 +324,23 @@ run_parse(int argc, char **argv, struct run_opts *o)
  * so a typo is named rather than failing later with a vaguer error.
  */
 static int
-run_check_addrs(const struct run_opts *o)
+run_check_addrs(struct run_opts *o)
 {
-	struct sockaddr_storage ss;
-	socklen_t sl;
 	struct aad_url u;
-	char hp[128];
 
-	if (server_parse_addr(o->listen, &ss, &sl) == -1) {
+	if (server_parse_addr(o->listen, &o->listen_sa, &o->listen_len) == -1) {
 		log_warnx("run: --listen %s: not IP:PORT (port 1 to 65535)",
 		    o->listen);
 		return -1;
 	}
 	if (o->ops_listen != NULL &&
-	    server_parse_addr(o->ops_listen, &ss, &sl) == -1) {
+	    server_parse_addr(o->ops_listen, &o->ops_sa, &o->ops_len) == -1) {
 		log_warnx(
 		    "run: --ops-listen %s: not IP:PORT or off", o->ops_listen);
 		return -1;
 	}
-	if (imdsc_endpoint(o->imds, &ss, &sl, hp, sizeof(hp)) != 0) {
+	if (imdsc_endpoint(o->imds, &o->imds_sa, &o->imds_len, o->imds_hostport,
+	        sizeof(o->imds_hostport)) != 0) {
 		log_warnx(
 		    "run: --imds-endpoint %s: not http://IP[:PORT]", o->imds);
 		return -1;
@@ -554,17 +556,14 @@ run_setup(struct run *r, struct kube_config *kc)
 	struct server_config sc;
 	struct imds_config ic;
 	struct tok_fetcher f;
-	char hostport[128];
 	int n;
 
 	memset(&sc, 0, sizeof(sc));
 	memset(&ic, 0, sizeof(ic));
-	if (server_parse_addr(r->o.listen, &sc.listen, &sc.listen_len) == -1 ||
-	    imdsc_endpoint(r->o.imds, &ic.imds_addr, &ic.imds_len, hostport,
-	        sizeof(hostport)) != 0) {
-		log_warnx("run: bad --listen or --imds-endpoint");
-		return CMD_CONFIG;
-	}
+	sc.listen = r->o.listen_sa;
+	sc.listen_len = r->o.listen_len;
+	ic.imds_addr = r->o.imds_sa;
+	ic.imds_len = r->o.imds_len;
 	if ((n = pem_anchors_load(&r->anchors, kc->ca_file)) < 0) {
 		log_warnx("run: CA file %s: %s", kc->ca_file, pem_strerror(n));
 		return CMD_CONFIG;
@@ -577,7 +576,7 @@ run_setup(struct run *r, struct kube_config *kc)
 	    (r->tokens = tokcache_new(r->loop, r->o.token_slots, NULL)) ==
 	        NULL ||
 	    (r->imdsc = imdsc_new(r->loop, (struct sockaddr *)&ic.imds_addr,
-	         ic.imds_len, hostport, r->tokens)) == NULL)
+	         ic.imds_len, r->o.imds_hostport, r->tokens)) == NULL)
 		return CMD_FAIL;
 	f = imdsc_fetcher(r->imdsc);
 	tokcache_set_fetcher(r->tokens, POL_MANAGED, &f);
@@ -752,11 +751,8 @@ run_ops(struct run *r)
 	if (r->o.ops_listen == NULL)
 		return CMD_OK;
 	memset(&oc, 0, sizeof(oc));
-	if (server_parse_addr(r->o.ops_listen, &oc.listen, &oc.listen_len) ==
-	    -1) {
-		log_warnx("run: bad --ops-listen %s", r->o.ops_listen);
-		return CMD_CONFIG;
-	}
+	oc.listen = r->o.ops_sa;
+	oc.listen_len = r->o.ops_len;
 	oc.src = src;
 	oc.pid = getpid();
 	if ((r->ops = ops_new(r->loop, &oc)) == NULL) {
@@ -827,16 +823,9 @@ cmd_run(int argc, char **argv)
 		run_teardown(&r);
 		return CMD_CONFIG;
 	}
-	{
-		struct sockaddr_storage la;
-		socklen_t ll;
-
-		rc = CMD_CONFIG;
-		if (server_parse_addr(r.o.listen, &la, &ll) == -1 ||
-		    (rc = run_rules(&r, &la)) != CMD_OK) {
-			run_teardown(&r);
-			return rc;
-		}
+	if ((rc = run_rules(&r, &r.o.listen_sa)) != CMD_OK) {
+		run_teardown(&r);
+		return rc;
 	}
 	if ((rc = run_setup(&r, &kc)) != CMD_OK ||
 	    (rc = run_ops(&r)) != CMD_OK) {
