@@ -29,6 +29,14 @@
 #include "policy/policy.h"
 #include "selftest/selftest.h"
 
+/* A namespace is a DNS label, a pod name a DNS subdomain. */
+#define ST_NS_BYTES   63
+#define ST_NAME_BYTES 253
+/* /status/pod?ns=NS&name=NAME&resource=R, each percent-encoded (x3). */
+#define ST_POD_PATH_BYTES                                                      \
+	(sizeof("/status/pod?ns=&name=&resource=") +                           \
+	    3 * (ST_NS_BYTES + ST_NAME_BYTES + LIM_TOK_RESOURCE_BYTES))
+
 static const char st_usage[] =
     "usage: podid selftest [--ops ADDR:PORT] [--policy FILE] [--user UID]\n"
     "                      [--pod NS/NAME [--resource R]] [--json]\n"
@@ -408,15 +416,10 @@ static void
 st_check_pod(
     struct selftest_report *r, const struct st_opts *o, struct st_http *h)
 {
+	/* st_parse checked NS/NAME and the lengths: all of it fits. */
 	const char *slash = strchr(o->pod, '/');
-	char path[2048] = "/status/pod?ns=", ns[64];
+	char path[ST_POD_PATH_BYTES] = "/status/pod?ns=", ns[ST_NS_BYTES + 1];
 
-	if (slash == NULL || slash == o->pod ||
-	    (size_t)(slash - o->pod) >= sizeof(ns)) {
-		selftest_add(
-		    r, "pod", SELFTEST_FAIL, "--pod %s: want NS/NAME", o->pod);
-		return;
-	}
 	snprintf(ns, sizeof(ns), "%.*s", (int)(slash - o->pod), o->pod);
 	st_qenc(path, sizeof(path), ns);
 	strcat(path, "&name=");
@@ -478,16 +481,27 @@ st_parse(int argc, char **argv, struct st_opts *o)
 		case 'P':
 			slash = strchr(optarg, '/');
 			if (slash == NULL || slash == optarg ||
-			    slash[1] == '\0' || strchr(slash + 1, '/')) {
+			    slash - optarg > ST_NS_BYTES || slash[1] == '\0' ||
+			    strlen(slash + 1) > ST_NAME_BYTES ||
+			    strchr(slash + 1, '/')) {
 				fprintf(stderr,
 				    "podid selftest: --pod: \"%s\" is not "
-				    "NAMESPACE/NAME\n",
-				    optarg);
+				    "NAMESPACE/NAME (at most %d and %d "
+				    "characters)\n",
+				    optarg, ST_NS_BYTES, ST_NAME_BYTES);
 				return -1;
 			}
 			o->pod = optarg;
 			break;
 		case 'r':
+			if (*optarg == '\0' ||
+			    strlen(optarg) > LIM_TOK_RESOURCE_BYTES) {
+				fprintf(stderr,
+				    "podid selftest: --resource: 1 to %u "
+				    "characters\n",
+				    LIM_TOK_RESOURCE_BYTES);
+				return -1;
+			}
 			o->resource = optarg;
 			break;
 		case 'j':

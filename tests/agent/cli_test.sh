@@ -114,6 +114,13 @@ st_bad '--pod: "orders" is not NAMESPACE/NAME' --pod orders
 st_bad '--pod: "shop/" is not NAMESPACE/NAME' --pod shop/
 st_bad '--pod: "/orders" is not NAMESPACE/NAME' --pod /orders
 st_bad '--pod: "a/b/c" is not NAMESPACE/NAME' --pod a/b/c
+ns63=$(printf '%063d' 0 | tr 0 n)
+name253=$(printf '%0253d' 0 | tr 0 p)
+res512=https://$(printf '%0504d' 0 | tr 0 r)
+st_bad "--pod: \"${ns63}x/orders\" is not NAMESPACE/NAME (at most 63 and 253" --pod "${ns63}x/orders"
+st_bad "--pod: \"shop/${name253}x\" is not NAMESPACE/NAME" --pod "shop/${name253}x"
+st_bad '--resource: 1 to 512 characters' --pod shop/orders --resource "${res512}x"
+st_bad '--resource: 1 to 512 characters' --pod shop/orders --resource ""
 st_bad '--resource needs --pod' --resource https://vault.azure.net
 st_bad '--max-event-age: "0" is not a whole number from 1 to 86400' --max-event-age 0
 st_bad '--max-event-age: "86401" is not a whole number from 1 to 86400' --max-event-age 86401
@@ -121,8 +128,11 @@ st_bad '--user: "4294967295" is not a whole number from 0 to 4294967294' --user 
 st_bad '--user: "nobody" is not a whole number' --user nobody
 # At their limits they pass parsing: the agent check then fails (nothing
 # listens on port 1), exit 1, not 64.
+rc=0
+[ ${#ns63} -eq 63 ] && [ ${#name253} -eq 253 ] && [ ${#res512} -eq 512 ]
+verdict $? "the limit-length arguments are 63, 253 and 512 characters"
 "$bin" selftest --ops 127.0.0.1:1 --max-event-age 86400 --user 4294967294 \
-    --pod shop/orders-1 >"$tmp/out" 2>&1
+    --pod "$ns63/$name253" --resource "$res512" >"$tmp/out" 2>&1
 rc=$?
 [ $rc -eq 1 ] && grep -q "^FAIL  agent" "$tmp/out"
 verdict $? "selftest options at their limits taken"
