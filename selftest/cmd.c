@@ -35,7 +35,8 @@
 /* /status/pod?ns=NS&name=NAME&resource=R, each percent-encoded (x3). */
 #define ST_POD_PATH_BYTES                                                      \
 	(sizeof("/status/pod?ns=&name=&resource=") +                           \
-	    3 * (ST_NS_BYTES + ST_NAME_BYTES + LIM_TOK_RESOURCE_BYTES))
+	    (size_t)3 *                                                        \
+	        (ST_NS_BYTES + ST_NAME_BYTES + LIM_TOK_RESOURCE_BYTES))
 
 static const char st_usage[] =
     "usage: podid selftest [--ops ADDR:PORT] [--policy FILE] [--user UID]\n"
